@@ -1,0 +1,125 @@
+// Package driver defines the narrow seam between the portable blobstore.Store
+// and a storage provider.
+//
+// A provider supplies exactly what differs between object stores: how to read
+// an object with its version token, how to write one conditionally (create-only
+// or compare-and-swap on that token), how to delete and how to list. Everything
+// else (keys, the record format, validation, fencing, retries, error wrapping)
+// belongs to blobstore.Store, which is the only caller of a Bucket.
+//
+// The obligations below are checked by the conformance package, which every
+// driver must pass unchanged.
+//
+// # Errors
+//
+// A driver reports the conditions the Store acts on by returning errors for
+// which errors.Is reports one of the sentinels in this package: ErrNotFound,
+// ErrPrecondition, ErrBucketNotFound, ErrPermission, ErrConflict. Any other
+// error from Put means the outcome is unknown: the Store resolves it by reading
+// the object back. A driver should wrap the provider's error (fmt.Errorf with
+// %w on both) so that callers can still reach the SDK error with errors.As.
+package driver
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors a driver returns (wrapped) so the Store can classify them.
+var (
+	// ErrNotFound: the object does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrPrecondition: a conditional write or delete was refused because the
+	// object exists (create-only) or its version differs (compare-and-swap).
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrBucketNotFound: the container itself (bucket, directory, namespace)
+	// does not exist.
+	ErrBucketNotFound = errors.New("bucket not found")
+	// ErrPermission: the credentials are missing, wrong or not allowed the
+	// operation. It must never be reported as ErrNotFound.
+	ErrPermission = errors.New("permission denied")
+	// ErrConflict: the service refused the request because of a concurrent
+	// conflicting request (S3's 409 ConditionalRequestConflict). The write did
+	// not happen and may be retried.
+	ErrConflict = errors.New("concurrent request conflict")
+)
+
+// CreateOnly is the value of Put's ifVersion that asks for a create-only
+// write: the write must fail with ErrPrecondition if the object exists.
+const CreateOnly = ""
+
+// Object is one stored object with the version token of exactly these bytes.
+type Object struct {
+	Data    []byte
+	Version string
+}
+
+// Bucket is a flat namespace of objects addressed by key. Keys are
+// slash-separated UTF-8 strings that the Store has already validated.
+//
+// Implementations must be safe for concurrent use by multiple goroutines, and
+// separate Bucket values opened on the same namespace (in one process or in
+// several) must observe one another's writes.
+type Bucket interface {
+	// Get returns the object's bytes and the version token of those bytes.
+	// It must return an error wrapping ErrNotFound if the object does not
+	// exist, and ErrBucketNotFound if the container does not exist.
+	Get(ctx context.Context, key string) (Object, error)
+
+	// Put writes data to key atomically: a reader sees either the old bytes or
+	// the new ones, never a mix, also when the writer crashes mid-write.
+	//
+	// If ifVersion is CreateOnly, the write must succeed only if no object
+	// exists at key. Otherwise it must succeed only if the object exists and
+	// its current version equals ifVersion. When the condition does not hold
+	// the driver must not change the object and must return an error wrapping
+	// ErrPrecondition. (A missing object under compare-and-swap may be
+	// reported as either ErrPrecondition or ErrNotFound.) Exactly one of any
+	// number of concurrent conditional writes made with the same condition may
+	// succeed.
+	//
+	// On success Put returns the version token of the bytes it wrote, taken
+	// from the write itself (no extra request). Version tokens are opaque; a
+	// token must change whenever the bytes change. It may repeat for
+	// byte-identical content (S3 ETags are content hashes): the Store makes
+	// every write's bytes differ.
+	Put(ctx context.Context, key string, data []byte, ifVersion string) (version string, err error)
+
+	// Delete removes the object. Deleting a missing object succeeds. If
+	// ifVersion is not empty the driver should delete only if the current
+	// version equals it and otherwise return ErrPrecondition; services that
+	// ignore conditional deletes exist (see Capabilities), and the Store never
+	// relies on this for safety.
+	Delete(ctx context.Context, key, ifVersion string) error
+
+	// List returns, in lexical order, the keys that start with prefix. It
+	// returns at most one page: a non-empty next token asks the caller to call
+	// again with it. It must return ErrBucketNotFound if the container does
+	// not exist.
+	List(ctx context.Context, prefix, pageToken string) (keys []string, next string, err error)
+
+	// Close releases the driver's resources. The Bucket is unusable after it.
+	Close() error
+}
+
+// Capabilities describes optional behaviour. A Bucket that also implements
+// Describer reports them; one that does not is assumed to have none.
+type Capabilities struct {
+	// ConditionalDelete is true when Delete enforces ifVersion atomically.
+	ConditionalDelete bool
+}
+
+// Describer is an optional interface a Bucket implements to report its
+// capabilities.
+type Describer interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns b's capabilities, or the zero value if b does not
+// implement Describer.
+func CapabilitiesOf(b Bucket) Capabilities {
+	if d, ok := b.(Describer); ok {
+		return d.Capabilities()
+	}
+	return Capabilities{}
+}
