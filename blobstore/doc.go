@@ -1,0 +1,71 @@
+// Package blobstore is Tidemark's portable checkpoint and lease store: the
+// EventProcessorHost checkpoint manager and lease manager, kept as one JSON
+// object per partition in any object store, with leases enforced by
+// conditional writes alone.
+//
+//	store, err := blobstore.Open(ctx, "file:///var/lib/app/ckpt?prefix=orders/billing/", nil)
+//	// or mem://, s3://bucket?region=…, gs://bucket, azblob://container
+//
+// # URLs
+//
+// "mem://" opens a new private in-memory store; "mem://NAME" opens the
+// process-wide in-memory namespace NAME, shared by every Store opened on it.
+// "file:///ABS/DIR" opens a directory (created on the first write), safe for
+// several processes at once. Importing github.com/tidemark/tidemark/s3, /gcs
+// or /azblob registers "s3://", "gs://" and "azblob://". Every scheme takes
+// "prefix=FOLDER/": the store keeps its objects under it, so several consumer
+// groups or streams can share a bucket.
+//
+// # Seed methods and their Go methods
+//
+// Checkpoint manager (AbstractCheckpointManager):
+//
+//	create_checkpoint_store_if_not_exists  Store.CreateStoreIfNotExists (and StoreExists)
+//	create_checkpoint_if_not_exists        Store.CreateCheckpointIfNotExists
+//	get_checkpoint                         Store.GetCheckpoint (found == false for "None")
+//	update_checkpoint(lease, checkpoint)   Store.UpdateCheckpoint
+//	delete_checkpoint                      Store.DeleteCheckpoint
+//
+// Lease manager:
+//
+//	create lease store if not exists  Store.CreateStoreIfNotExists
+//	delete lease store                Store.DeleteStore
+//	get lease                         Store.GetLease
+//	get all leases                    Store.ListLeases
+//	create lease if not exists        Store.CreateLeaseIfNotExists
+//	acquire lease                     Store.Acquire (free or expired), Store.Steal (on purpose)
+//	renew lease                       Store.Renew
+//	release lease                     Store.Release
+//	update lease                      Store.UpdateLease (the owner's metadata)
+//	delete lease                      Store.DeleteLease
+//	lease duration, renew interval    Store.LeaseDuration, Store.RenewInterval
+//
+// # Leases
+//
+// A lease is held by an owner (Options.Owner) under a random token and an
+// epoch that grows with every acquisition. Every write is one conditional
+// write on the version the writer last saw, so of two racing writers exactly
+// one wins and the other gets ErrLeaseHeld or ErrLeaseLost. A lease is free
+// when released, or when this Store has seen no write to it for a whole
+// LeaseDuration by its own monotonic clock: no other host's clock is trusted.
+// An owner that has not written successfully within LeaseDuration stops
+// acting as owner. The lease rules are written out at the top of lease.go.
+//
+// # Costs
+//
+// On the happy path UpdateCheckpoint, Renew, Release and UpdateLease cost one
+// conditional write each and no read (the Store keeps the version its own last
+// write returned); Renew costs nothing when a write landed within
+// RenewInterval. Acquire and Steal cost one read and one write. ListLeases
+// costs one listing per thousand keys plus one read per partition, at most
+// Options.ListConcurrency at a time.
+//
+// # Errors
+//
+// Every error wraps one of the sentinels in errors.go (ErrLeaseLost,
+// ErrLeaseHeld, ErrStoreNotFound, ErrCorrupt, …); test with errors.Is. A
+// write whose response is lost is resolved by reading the record back: the
+// record carries the writer's token and counter, so the Store can tell whether
+// its write landed. A record that does not parse, or has an unknown schema
+// version, is reported as ErrCorrupt and is never overwritten.
+package blobstore

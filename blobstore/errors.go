@@ -1,0 +1,117 @@
+package blobstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// The errors a Store returns. Every error from a Store method wraps exactly
+// one of these (test with errors.Is) and, where it came from the provider,
+// the provider's error too (reach it with errors.As).
+var (
+	// ErrStoreNotFound: the store has not been created (no store marker under
+	// the prefix), or its bucket or directory does not exist. Call
+	// CreateStoreIfNotExists.
+	ErrStoreNotFound = errors.New("tidemark: store not found")
+
+	// ErrPartitionNotFound: the partition has no record. Call
+	// CreateLeaseIfNotExists or CreateCheckpointIfNotExists.
+	ErrPartitionNotFound = errors.New("tidemark: partition not found")
+
+	// ErrLeaseHeld: another owner holds a live lease on the partition.
+	// Losing a race for a lease is reported this way; it is a normal result.
+	ErrLeaseHeld = errors.New("tidemark: lease held by another owner")
+
+	// ErrLeaseLost: the caller's lease is no longer valid: it was stolen,
+	// released, deleted, fenced by an operator, or it lapsed because it was
+	// not renewed within the lease duration. The caller must stop working on
+	// the partition; nothing it writes will be accepted.
+	ErrLeaseLost = errors.New("tidemark: lease lost")
+
+	// ErrInvalidPartitionID: the partition id is empty, too long, contains a
+	// path separator or a control character, is "." or "..", or is not UTF-8.
+	// It is reported before any I/O.
+	ErrInvalidPartitionID = errors.New("tidemark: invalid partition id")
+
+	// ErrInvalidArgument: an argument other than the partition id is invalid
+	// (an empty offset, metadata over the size limit, bad options, a lease
+	// value that does not belong to the partition).
+	ErrInvalidArgument = errors.New("tidemark: invalid argument")
+
+	// ErrCorrupt: the stored record does not parse, fails validation, or has
+	// a schema version this build does not know. The object is left exactly
+	// as it is; an operator must inspect and repair or remove it.
+	ErrCorrupt = errors.New("tidemark: corrupt record")
+
+	// ErrPermission: the provider refused the credentials.
+	ErrPermission = errors.New("tidemark: permission denied")
+
+	// ErrUnavailable: the provider could not be reached or did not answer, and
+	// the outcome of the operation could not be established by reading back.
+	ErrUnavailable = errors.New("tidemark: store unavailable")
+
+	// ErrInvalidURL: the store URL is malformed, names an unknown scheme, or
+	// carries a parameter the provider does not accept.
+	ErrInvalidURL = errors.New("tidemark: invalid store URL")
+
+	// ErrClosed: the Store has been closed.
+	ErrClosed = errors.New("tidemark: store closed")
+)
+
+// CorruptRecordError describes a record that could not be used. It matches
+// ErrCorrupt with errors.Is.
+type CorruptRecordError struct {
+	Key    string // the object key
+	Reason string // what is wrong, e.g. "unknown schema version 7"
+	Err    error  // the decoding error, if any
+}
+
+func (e *CorruptRecordError) Error() string {
+	s := fmt.Sprintf("tidemark: corrupt record %q: %s", e.Key, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is reports whether target is ErrCorrupt.
+func (e *CorruptRecordError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the decoding error, if any.
+func (e *CorruptRecordError) Unwrap() error { return e.Err }
+
+// wrapDriverErr wraps a provider error exactly once, naming the operation and
+// the key, and maps the driver's classification to this package's sentinels.
+// Errors that already carry a blobstore sentinel are returned unchanged.
+func wrapDriverErr(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var sentinel error
+	switch {
+	case isOurs(err):
+		return err
+	case errors.Is(err, driver.ErrBucketNotFound):
+		sentinel = ErrStoreNotFound
+	case errors.Is(err, driver.ErrPermission):
+		sentinel = ErrPermission
+	case errors.Is(err, driver.ErrNotFound):
+		sentinel = ErrPartitionNotFound
+	default:
+		sentinel = ErrUnavailable
+	}
+	return fmt.Errorf("%w: %s %q: %w", sentinel, op, key, err)
+}
+
+func isOurs(err error) bool {
+	for _, s := range []error{ErrStoreNotFound, ErrPartitionNotFound, ErrLeaseHeld, ErrLeaseLost,
+		ErrInvalidPartitionID, ErrInvalidArgument, ErrCorrupt, ErrPermission, ErrUnavailable,
+		ErrInvalidURL, ErrClosed} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,343 @@
+// Package filebucket is a driver.Bucket over a local directory with atomic
+// create-only, compare-and-swap and conditional delete that hold across OS
+// processes sharing the directory. It backs "file://" store URLs.
+//
+// gocloud.dev's fileblob is not safe for leases: its create-only write is a
+// check followed by a rename (racing creators both win), and its ETag
+// (modification time and size) can repeat for different bytes. This driver
+// instead:
+//
+//   - serializes every conditional operation on a key with an exclusive
+//     advisory lock (flock on Unix, LockFileEx on Windows) on a lock file of
+//     its own, so the check and the write are one atomic step for every
+//     process using this driver;
+//   - writes a new version to a temporary file, syncs it, renames it over the
+//     object and syncs the directory, so a reader or a crash sees the old
+//     bytes or the new ones, never a torn mix;
+//   - uses a SHA-256 of the bytes as the version token, so a token changes
+//     whenever the bytes change.
+//
+// Objects are plain files at <root>/<key>, readable with cat. The driver keeps
+// its lock files and temporary files under <root>/.tidemark-fs/, which listing
+// skips and keys may not enter. The directory must be on a local file system:
+// advisory locks on network file systems are not dependable.
+package filebucket
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// PageSize is how many keys List returns at most per call.
+const PageSize = 1000
+
+// internalDir holds lock and temporary files, below the root.
+const internalDir = ".tidemark-fs"
+
+// Bucket is a driver.Bucket over one directory.
+type Bucket struct {
+	root string
+}
+
+var _ driver.Bucket = (*Bucket)(nil)
+
+// Open returns a Bucket over the directory root, which must be an absolute
+// path. The directory need not exist: Get and List then report
+// driver.ErrBucketNotFound, and the first Put creates it.
+func Open(root string) (*Bucket, error) {
+	if !filepath.IsAbs(root) {
+		return nil, fmt.Errorf("file: %q is not an absolute path", root)
+	}
+	b := &Bucket{root: filepath.Clean(root)}
+	b.sweepTemp()
+	return b, nil
+}
+
+// Root returns the directory the Bucket stores objects in.
+func (b *Bucket) Root() string { return b.root }
+
+// Capabilities reports that Delete enforces its version condition.
+func (b *Bucket) Capabilities() driver.Capabilities {
+	return driver.Capabilities{ConditionalDelete: true}
+}
+
+func (b *Bucket) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, `\`) || strings.ContainsRune(key, 0) {
+		return "", fmt.Errorf("file: invalid key %q", key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("file: invalid key %q", key)
+		}
+	}
+	if key == internalDir || strings.HasPrefix(key, internalDir+"/") {
+		return "", fmt.Errorf("file: key %q is reserved", key)
+	}
+	return filepath.Join(b.root, filepath.FromSlash(key)), nil
+}
+
+func version(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// notFound maps a missing file to ErrNotFound, or to ErrBucketNotFound when
+// the root directory itself is missing.
+func (b *Bucket) notFound(op, key string, err error) error {
+	if _, serr := os.Stat(b.root); errors.Is(serr, fs.ErrNotExist) {
+		return fmt.Errorf("file: %s %q: directory %s does not exist: %w", op, key, b.root, driver.ErrBucketNotFound)
+	}
+	return fmt.Errorf("file: %s %q: %w: %w", op, key, driver.ErrNotFound, err)
+}
+
+func classify(op, key string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("file: %s %q: %w: %w", op, key, driver.ErrPermission, err)
+	}
+	return fmt.Errorf("file: %s %q: %w", op, key, err)
+}
+
+func isMissing(err error) bool {
+	// ENOTDIR: a path element is a file, so the object cannot exist.
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir)
+}
+
+// Get implements driver.Bucket. Reads take no lock: rename is atomic, so a
+// reader sees a complete old or new file.
+func (b *Bucket) Get(ctx context.Context, key string) (driver.Object, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return driver.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return driver.Object{}, err
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		if isMissing(err) {
+			return driver.Object{}, b.notFound("get", key, err)
+		}
+		return driver.Object{}, classify("get", key, err)
+	}
+	return driver.Object{Data: data, Version: version(data)}, nil
+}
+
+// current reads the object's version under the key's lock; "" means missing.
+func (b *Bucket) current(p string) (string, error) {
+	data, err := os.ReadFile(p)
+	if isMissing(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return version(data), nil
+}
+
+// Put implements driver.Bucket.
+func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return "", err
+	}
+	unlock, err := b.lock(ctx, key)
+	if err != nil {
+		return "", classify("put", key, err)
+	}
+	defer unlock()
+
+	cur, err := b.current(p)
+	if err != nil {
+		return "", classify("put", key, err)
+	}
+	switch {
+	case ifVersion == driver.CreateOnly && cur != "":
+		return "", fmt.Errorf("file: create %q: object exists: %w", key, driver.ErrPrecondition)
+	case ifVersion != driver.CreateOnly && cur != ifVersion:
+		return "", fmt.Errorf("file: put %q: version changed: %w", key, driver.ErrPrecondition)
+	}
+	if err := b.replace(p, data); err != nil {
+		return "", classify("put", key, err)
+	}
+	return version(data), nil
+}
+
+// replace atomically and durably puts data at p.
+func (b *Bucket) replace(p string, data []byte) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmpDir := filepath.Join(b.root, internalDir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(tmpDir, "put-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, p)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return werr
+	}
+	return syncDir(dir)
+}
+
+// Delete implements driver.Bucket.
+func (b *Bucket) Delete(ctx context.Context, key, ifVersion string) error {
+	p, err := b.path(key)
+	if err != nil {
+		return err
+	}
+	unlock, err := b.lock(ctx, key)
+	if err != nil {
+		if isMissing(err) {
+			return nil
+		}
+		return classify("delete", key, err)
+	}
+	defer unlock()
+	cur, err := b.current(p)
+	if err != nil {
+		return classify("delete", key, err)
+	}
+	if cur == "" {
+		return nil
+	}
+	if ifVersion != "" && cur != ifVersion {
+		return fmt.Errorf("file: delete %q: version changed: %w", key, driver.ErrPrecondition)
+	}
+	if err := os.Remove(p); err != nil && !isMissing(err) {
+		return classify("delete", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// List implements driver.Bucket. The page token is the last key returned.
+func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+	if _, err := os.Stat(b.root); err != nil {
+		if isMissing(err) {
+			return nil, "", fmt.Errorf("file: list %q: directory %s does not exist: %w", prefix, b.root, driver.ErrBucketNotFound)
+		}
+		return nil, "", classify("list", prefix, err)
+	}
+	// Walk only the deepest directory the prefix names.
+	start := b.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		start = filepath.Join(b.root, filepath.FromSlash(prefix[:i]))
+	}
+	var keys []string
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if isMissing(err) {
+				return nil
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		rel, rerr := filepath.Rel(b.root, p)
+		if rerr != nil {
+			return rerr
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if key == internalDir {
+				return filepath.SkipDir
+			}
+			// Prune directories that cannot hold a matching key.
+			if key != "." && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() && strings.HasPrefix(key, prefix) && key > pageToken {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", classify("list", prefix, err)
+	}
+	sort.Strings(keys)
+	if len(keys) > PageSize {
+		keys = keys[:PageSize]
+		return keys, keys[len(keys)-1], nil
+	}
+	return keys, "", nil
+}
+
+// Close implements driver.Bucket.
+func (b *Bucket) Close() error { return nil }
+
+// lock takes the key's exclusive lock, polling so that ctx can cancel the
+// wait. The returned function releases it.
+func (b *Bucket) lock(ctx context.Context, key string) (func(), error) {
+	lp := filepath.Join(b.root, internalDir, "locks", filepath.FromSlash(key)+".lock")
+	if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	wait := 50 * time.Microsecond
+	for {
+		ok, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if ok {
+			return func() { unlock(f); f.Close() }, nil
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		if wait < 5*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// sweepTemp removes temporary files that a crashed writer left behind. A
+// temporary file is only ever renamed by the writer that made it within
+// milliseconds, so anything older than a minute is garbage.
+func (b *Bucket) sweepTemp() {
+	dir := filepath.Join(b.root, internalDir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,529 @@
+package blobstore
+
+// The lease rules, all in this file.
+//
+//  1. Every state change is one conditional write (commit): create-only, or
+//     compare-and-swap on the version this Store last saw. Nothing is ever
+//     written unconditionally.
+//  2. A lease is free when its record names no owner, or when this Store has
+//     seen the same token and counter for a whole lease duration by its own
+//     clock (observe). No other host's clock is ever read.
+//  3. Acquiring bumps the epoch and draws a new random token. Every write bumps
+//     the counter, so every write's bytes (and so its version) differ.
+//  4. An owner writes with the version its own last write returned: one
+//     request, no read. If the version moved, it reads once: the same token
+//     means someone changed only the checkpoint (DeleteCheckpoint), so it
+//     retries on top of that; any other token means the lease was lost.
+//  5. An owner whose last successful write started more than a lease
+//     duration ago stops acting as owner: its writes fail with ErrLeaseLost
+//     without a request, because observers may already have taken over.
+//  6. Renew skips its request when a write landed within the renew interval.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// Lease is a partition's lease as last read or written by this Store. A Lease
+// returned by Acquire or Steal is the caller's handle on its ownership: pass
+// it to Renew, Release, UpdateLease and UpdateCheckpoint. It is a value; the
+// Store keeps the version token it needs internally.
+type Lease struct {
+	PartitionID string
+	// Owner is the owning host's name; empty when the lease is free.
+	Owner string
+	// Token identifies one acquisition; empty when the lease is free.
+	Token string
+	// Epoch counts acquisitions of the partition. It never decreases: a
+	// processor can use it as a fencing token downstream.
+	Epoch uint64
+	// Checkpoint is the stored position, or nil when there is none.
+	Checkpoint *Checkpoint
+	// Metadata is the owner's opaque metadata (UpdateLease).
+	Metadata string
+	// UpdatedAt is the writer's wall-clock time of the last write.
+	// Informational only: expiry never uses it.
+	UpdatedAt time.Time
+	// UnchangedFor is how long this Store has observed the record without a
+	// write, by its own clock. Zero on the first observation.
+	UnchangedFor time.Duration
+	// Expired reports that the lease is held but this Store has observed no
+	// write for at least the lease duration, so it may be acquired.
+	Expired bool
+}
+
+// Free reports whether no live owner holds the lease.
+func (l Lease) Free() bool { return l.Owner == "" || l.Expired }
+
+// leaseOf builds the caller's view of a record.
+func leaseOf(rec *record) Lease {
+	l := Lease{
+		PartitionID: rec.Partition,
+		Owner:       rec.Owner,
+		Token:       rec.Token,
+		Epoch:       rec.Epoch,
+		Metadata:    rec.Metadata,
+		UpdatedAt:   rec.Updated,
+	}
+	if rec.Checkpoint != nil {
+		l.Checkpoint = &Checkpoint{PartitionID: rec.Partition, Offset: rec.Checkpoint.Offset, SequenceNumber: rec.Checkpoint.Sequence}
+	}
+	return l
+}
+
+// observe records a sighting of rec (rule 2) and reports how long the same
+// token and counter have been seen unchanged, and whether that makes a held
+// lease expired. The caller holds p.mu.
+func (s *Store) observe(p *partition, rec *record) (unchanged time.Duration, expired bool) {
+	now := s.clock.Now()
+	if p.obsSince.IsZero() || rec.Token != p.obsToken || rec.Counter != p.obsCounter {
+		p.obsToken, p.obsCounter, p.obsSince = rec.Token, rec.Counter, now
+		return 0, false
+	}
+	unchanged = now.Sub(p.obsSince)
+	return unchanged, rec.held() && unchanged >= s.leaseDur
+}
+
+// observed returns the lease view of rec with the observation applied.
+func (s *Store) observed(p *partition, rec *record) Lease {
+	l := leaseOf(rec)
+	l.UnchangedFor, l.Expired = s.observe(p, rec)
+	if p.token != "" && p.token == rec.Token {
+		l.Expired = false // our own lease: its freshness is rule 5's business
+	}
+	return l
+}
+
+// adopt records a successful write made through this Store. The caller holds
+// p.mu.
+func (p *partition) adopt(rec record, version string, start time.Time, owned bool) {
+	p.rec, p.version, p.known = rec, version, true
+	if owned {
+		p.token, p.renewedAt = rec.Token, start
+	} else if p.token != rec.Token {
+		p.token = ""
+	}
+}
+
+// drop forgets ownership and remembers the token as dead, so that a lapsed
+// handle is never revived by reading a record that still names it. The caller
+// holds p.mu.
+func (p *partition) drop() {
+	if p.token != "" {
+		p.dead = p.token
+	}
+	p.token, p.known = "", false
+}
+
+// Acquire takes the partition's lease if it is free: unowned, released, or
+// expired by this Store's observation (a lease is seen as expired only after
+// two reads at least a lease duration apart that find the same write). It
+// costs one read and one conditional write, and returns ErrLeaseHeld if a live
+// owner holds the lease or another host won the race for it, and
+// ErrPartitionNotFound if the partition has no record.
+//
+// Acquiring a lease this Store already holds returns it unchanged.
+func (s *Store) Acquire(ctx context.Context, id string) (Lease, error) {
+	return s.acquire(ctx, id, false)
+}
+
+// Steal takes the partition's lease whatever its state: the previous owner's
+// next write fails with ErrLeaseLost. Use it to rebalance.
+func (s *Store) Steal(ctx context.Context, id string) (Lease, error) {
+	return s.acquire(ctx, id, true)
+}
+
+func (s *Store) acquire(ctx context.Context, id string, steal bool) (Lease, error) {
+	if err := s.begin(id); err != nil {
+		return Lease{}, err
+	}
+	p := s.part(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	for attempt := 1; ; attempt++ {
+		l, retry, err := s.tryAcquire(ctx, p, id, steal)
+		if !retry {
+			return l, err
+		}
+		if attempt >= maxStealAttempts {
+			return Lease{}, fmt.Errorf("%w: %q: its owner kept writing while it was being stolen", ErrLeaseHeld, id)
+		}
+		// The owner wrote between our read and our write; step out of its
+		// rhythm before trying again.
+		if err := sleepCtx(ctx, time.Duration(1+mrand.IntN(attempt*500))*time.Microsecond); err != nil {
+			return Lease{}, fmt.Errorf("%w: steal %q: %w", ErrLeaseHeld, id, err)
+		}
+	}
+}
+
+// maxStealAttempts bounds how often Steal retries against an owner that keeps
+// writing.
+const maxStealAttempts = 12
+
+// tryAcquire makes one attempt: one read, at most one write. retry asks for
+// another attempt: a Steal that lost to a write by the very owner it meant to
+// take the lease from. The caller holds p.mu.
+func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal bool) (_ Lease, retry bool, _ error) {
+	rec, version, found, err := s.read(ctx, id)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	if !found {
+		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
+	}
+	view := s.observed(p, &rec)
+	own := p.token != "" && p.token == rec.Token
+	if own && !s.lapsed(p) {
+		p.adopt(rec, version, p.renewedAt, true)
+		return view, false, nil // already ours and fresh
+	}
+	// A lease this Store held and gave up (it lapsed) is re-acquired with a
+	// new token and epoch, without waiting for it to expire (rule 5).
+	mine := own || (p.dead != "" && rec.Token == p.dead)
+	if rec.held() && !mine && !view.Expired && !steal {
+		return Lease{}, false, fmt.Errorf("%w: %q is held by %q (epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
+	}
+	p.drop()
+	next := rec.clone()
+	next.Owner, next.Token = s.owner, randomHex(16)
+	next.Epoch++
+	next.Counter++
+	next.Updated = s.wallNow()
+	start := s.clock.Now()
+	v, err := s.commit(ctx, id, &next, version)
+	if err != nil {
+		var lost *errWriteRefused
+		if errors.As(err, &lost) {
+			if lost.exists && lost.cur.held() && !lost.cur.Deleted {
+				if steal && lost.cur.Token == rec.Token {
+					return Lease{}, true, nil
+				}
+				return Lease{}, false, fmt.Errorf("%w: %q was taken by %q (epoch %d) first", ErrLeaseHeld, id, lost.cur.Owner, lost.cur.Epoch)
+			}
+			return Lease{}, false, fmt.Errorf("%w: %q changed while acquiring; retry", ErrLeaseHeld, id)
+		}
+		return Lease{}, false, err
+	}
+	p.adopt(next, v, start, true)
+	return leaseOf(&next), false, nil
+}
+
+// lapsed reports rule 5: the owner's last successful write started more than a
+// lease duration ago. The caller holds p.mu.
+func (s *Store) lapsed(p *partition) bool {
+	return s.clock.Now().Sub(p.renewedAt) >= s.leaseDur
+}
+
+// ownerWrite applies mutate to the partition's record as the lease's owner:
+// one conditional write on the version this Store holds (rules 4 and 5).
+// mutate must be idempotent: on a concurrent checkpoint deletion it is applied
+// again on top of the newer record. It returns the record written.
+func (s *Store) ownerWrite(ctx context.Context, lease Lease, op string, mutate func(*record)) (record, error) {
+	id := lease.PartitionID
+	if err := s.begin(id); err != nil {
+		return record{}, err
+	}
+	if lease.Token == "" {
+		return record{}, fmt.Errorf("%w: %s %q: the lease value has no token (use one returned by Acquire)", ErrInvalidArgument, op, id)
+	}
+	p := s.part(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.ownerWriteLocked(ctx, p, lease, op, mutate)
+}
+
+func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease, op string, mutate func(*record)) (record, error) {
+	id := lease.PartitionID
+	lostErr := func(why string) error {
+		return fmt.Errorf("%w: %s %q: %s", ErrLeaseLost, op, id, why)
+	}
+	if p.token != "" && p.token != lease.Token {
+		return record{}, lostErr("superseded by a newer acquisition through this store")
+	}
+	if lease.Token == p.dead {
+		return record{}, lostErr("this store gave the lease up earlier")
+	}
+	if p.token == lease.Token && s.lapsed(p) {
+		p.drop()
+		return record{}, lostErr(fmt.Sprintf("not renewed within the lease duration (%v)", s.leaseDur))
+	}
+	base, version := p.rec, p.version
+	if p.token != lease.Token || !p.known {
+		// Not written through this Store lately: read once.
+		rec, v, found, err := s.read(ctx, id)
+		if err != nil {
+			return record{}, err
+		}
+		if !found {
+			p.drop()
+			return record{}, lostErr("the partition's record is gone")
+		}
+		if rec.Token != lease.Token {
+			p.drop()
+			return record{}, lostErr(fmt.Sprintf("now held by %q (epoch %d)", rec.Owner, rec.Epoch))
+		}
+		base, version = rec, v
+	}
+	for attempt := 0; ; attempt++ {
+		next := base.clone()
+		mutate(&next)
+		next.Counter = base.Counter + 1
+		next.Updated = s.wallNow()
+		start := s.clock.Now()
+		v, err := s.commit(ctx, id, &next, version)
+		if err == nil {
+			p.adopt(next, v, start, next.Token != "")
+			return next, nil
+		}
+		var refused *errWriteRefused
+		if !errors.As(err, &refused) {
+			p.known = false // outcome unknown: read before the next write
+			return record{}, err
+		}
+		if !refused.exists || refused.cur.Deleted {
+			p.drop()
+			return record{}, lostErr("the partition's record was deleted")
+		}
+		if refused.cur.Token != lease.Token {
+			p.drop()
+			return record{}, lostErr(fmt.Sprintf("now held by %q (epoch %d)", refused.cur.Owner, refused.cur.Epoch))
+		}
+		if attempt+1 >= maxAttempts {
+			p.known = false
+			return record{}, fmt.Errorf("%w: %s %q: the record kept changing under the same lease", ErrUnavailable, op, id)
+		}
+		// Same token: someone changed the checkpoint only. Write on top.
+		base, version = refused.cur, refused.curVersion
+	}
+}
+
+func (s *Store) wallNow() time.Time { return time.Now().UTC().Round(time.Millisecond) }
+
+// Renew extends the lease. It costs one conditional write, or none when a
+// write through this Store landed within the renew interval (every write
+// renews). It returns ErrLeaseLost if the lease was taken, released or lapsed.
+func (s *Store) Renew(ctx context.Context, lease Lease) error {
+	if err := s.begin(lease.PartitionID); err != nil {
+		return err
+	}
+	p := s.part(lease.PartitionID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.token != "" && p.token == lease.Token && p.known {
+		if since := s.clock.Now().Sub(p.renewedAt); since >= 0 && since < s.renewDur {
+			return nil
+		}
+	}
+	_, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
+	return err
+}
+
+// Release gives the lease up so another host can acquire it at once. The
+// checkpoint and metadata stay. It costs one conditional write; it returns
+// ErrLeaseLost if the lease was no longer the caller's.
+func (s *Store) Release(ctx context.Context, lease Lease) error {
+	_, err := s.ownerWrite(ctx, lease, "release", func(r *record) { r.Owner, r.Token = "", "" })
+	return err
+}
+
+// UpdateLease stores the owner's metadata (at most MaxMetadataLen bytes) on
+// the lease. It costs one conditional write and renews the lease.
+func (s *Store) UpdateLease(ctx context.Context, lease Lease, metadata string) error {
+	if len(metadata) > MaxMetadataLen {
+		return fmt.Errorf("%w: metadata is %d bytes, over the limit of %d", ErrInvalidArgument, len(metadata), MaxMetadataLen)
+	}
+	_, err := s.ownerWrite(ctx, lease, "update lease", func(r *record) { r.Metadata = metadata })
+	return err
+}
+
+// CreateLeaseIfNotExists creates the partition's record, free and with a
+// checkpoint at StartOfStream, if it does not exist, and returns the lease
+// either way.
+func (s *Store) CreateLeaseIfNotExists(ctx context.Context, id string) (Lease, error) {
+	if err := s.begin(id); err != nil {
+		return Lease{}, err
+	}
+	p := s.part(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec, err := s.createLocked(ctx, p, id, false)
+	if err != nil {
+		return Lease{}, err
+	}
+	return s.observed(p, &rec), nil
+}
+
+// createLocked makes sure the partition has a record and, with
+// needCheckpoint, a checkpoint, and returns the record. The caller holds p.mu.
+func (s *Store) createLocked(ctx context.Context, p *partition, id string, needCheckpoint bool) (record, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		rec, version, exists, err := s.readRaw(ctx, id)
+		if err != nil {
+			return record{}, err
+		}
+		var next record
+		switch {
+		case !exists:
+			if err := s.ensureStore(ctx); err != nil {
+				return record{}, err
+			}
+			next = record{Schema: schemaVersion, Partition: id, Counter: 1,
+				Checkpoint: &recordPosition{Offset: StartOfStream}}
+			version = driver.CreateOnly
+		case rec.Deleted:
+			// Revive a tombstone; the epoch carries on so it never decreases.
+			next = record{Schema: schemaVersion, Partition: id, Epoch: rec.Epoch, Counter: rec.Counter + 1,
+				Checkpoint: &recordPosition{Offset: StartOfStream}}
+		case needCheckpoint && rec.Checkpoint == nil:
+			next = rec.clone()
+			next.Checkpoint = &recordPosition{Offset: StartOfStream}
+			next.Counter++
+		default:
+			return rec, nil
+		}
+		next.Updated = s.wallNow()
+		v, err := s.commit(ctx, id, &next, version)
+		if err == nil {
+			p.adopt(next, v, time.Time{}, false)
+			return next, nil
+		}
+		var refused *errWriteRefused
+		if !errors.As(err, &refused) {
+			return record{}, err
+		}
+		// Someone else wrote first: read again and re-decide.
+	}
+	return record{}, fmt.Errorf("%w: create %q: the record kept changing", ErrUnavailable, id)
+}
+
+// GetLease returns the partition's lease. found is false, with a nil error,
+// when the partition has no record.
+func (s *Store) GetLease(ctx context.Context, id string) (lease Lease, found bool, err error) {
+	if err := s.begin(id); err != nil {
+		return Lease{}, false, err
+	}
+	p := s.part(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec, _, found, err := s.read(ctx, id)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	if !found {
+		return Lease{}, false, s.ensureStore(ctx)
+	}
+	return s.observed(p, &rec), true, nil
+}
+
+// DeleteLease deletes the partition's record: lease, checkpoint and metadata.
+// It refuses with ErrLeaseHeld while another host holds a live lease (Steal
+// first to force it); deleting a missing partition succeeds. A holder of the
+// deleted lease gets ErrLeaseLost on its next write.
+//
+// Where the provider enforces conditional deletes the record is removed with
+// one delete on the version read. Elsewhere (MinIO, fake-gcs-server ignore the
+// condition) it is first replaced by a tombstone with one conditional write,
+// then deleted: readers treat a tombstone as absent, so a delete that is
+// interrupted or loses a race never leaves a live lease behind.
+func (s *Store) DeleteLease(ctx context.Context, id string) error {
+	if err := s.begin(id); err != nil {
+		return err
+	}
+	p := s.part(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := s.key(id)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		rec, version, exists, err := s.readRaw(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			p.drop()
+			return nil
+		}
+		view := s.observed(p, &rec)
+		if rec.held() && rec.Token != p.token && !view.Expired {
+			return fmt.Errorf("%w: %q is held by %q (epoch %d); steal it before deleting", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
+		}
+		if !s.caps.ConditionalDelete && !rec.Deleted {
+			tomb := rec.clone()
+			tomb.Owner, tomb.Token, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", nil, "", true
+			tomb.Counter++
+			tomb.Updated = s.wallNow()
+			version, err = s.commit(ctx, id, &tomb, version)
+			var refused *errWriteRefused
+			if errors.As(err, &refused) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		err = s.bkt.Delete(ctx, key, version)
+		if errors.Is(err, driver.ErrPrecondition) {
+			continue
+		}
+		if err != nil {
+			return wrapDriverErr("delete", key, err)
+		}
+		p.drop()
+		return nil
+	}
+	return fmt.Errorf("%w: delete %q: the record kept changing", ErrUnavailable, id)
+}
+
+// ListLeases returns every partition's lease under the prefix, sorted by
+// partition id: one listing, then reads of at most ListConcurrency records at
+// a time. A partition deleted while listing is left out. It fails with
+// ErrStoreNotFound if the store was not created, and with ErrCorrupt (naming
+// the key) if a record cannot be read.
+func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	ids, err := s.listKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leases := make([]Lease, len(ids))
+	found := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, s.listConc)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p := s.part(id)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			rec, _, ok, err := s.read(ctx, id)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if ok {
+				leases[i], found[i] = s.observed(p, &rec), true
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := leases[:0]
+	for i := range leases {
+		if found[i] {
+			out = append(out, leases[i])
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,538 @@
+package blobstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/blobstore/filebucket"
+	"github.com/tidemark/tidemark/blobstore/membucket"
+)
+
+// Default lease timing, as in EventProcessorHost.
+const (
+	DefaultLeaseDuration = 30 * time.Second
+	DefaultRenewInterval = 10 * time.Second
+)
+
+// Clock supplies the time the Store measures lease durations with. Only
+// differences between two readings of the same Clock are used, so a reading
+// with a monotonic component (time.Now) is immune to wall-clock steps. Tests
+// inject a manual clock.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Options configure a Store. The zero value, and a nil *Options, mean the
+// defaults.
+type Options struct {
+	// Prefix is prepended to every key, as a folder ("orders/billing/");
+	// a missing trailing slash is added. Open takes it from the URL's
+	// "prefix" parameter when Options.Prefix is empty.
+	Prefix string
+
+	// Owner names this host in lease records. It must be unique among the
+	// hosts sharing the store. Default: hostname-pid-random.
+	Owner string
+
+	// LeaseDuration is how long a lease stays valid without a write from its
+	// owner. Default DefaultLeaseDuration.
+	LeaseDuration time.Duration
+
+	// RenewInterval is how often an owner should renew; Renew skips the
+	// request when a write landed within it. It must be shorter than
+	// LeaseDuration. Default DefaultRenewInterval, or LeaseDuration/3 if that
+	// is shorter.
+	RenewInterval time.Duration
+
+	// Clock measures lease durations. Default: the system's monotonic clock.
+	Clock Clock
+
+	// ListConcurrency bounds the parallel reads of ListLeases. Default 16.
+	ListConcurrency int
+}
+
+// Store is a checkpoint and lease store over one object-store prefix. It is
+// safe for concurrent use; writes to one partition from one Store are
+// serialized, so a renewal never makes a concurrent checkpoint fail.
+type Store struct {
+	bkt      driver.Bucket
+	caps     driver.Capabilities
+	prefix   string
+	owner    string
+	leaseDur time.Duration
+	renewDur time.Duration
+	clock    Clock
+	listConc int
+
+	mu        sync.Mutex
+	parts     map[string]*partition
+	storeSeen atomic.Bool // the store marker has been seen or written
+	closed    atomic.Bool
+}
+
+// partition is what this Store knows about one partition. mu serializes every
+// operation this Store makes on it.
+type partition struct {
+	mu sync.Mutex
+
+	// Ownership held through this Store: token is non-empty while it holds
+	// the lease. rec and version are the last record it wrote or read, valid
+	// when known is true.
+	token     string
+	rec       record
+	version   string
+	known     bool
+	renewedAt time.Time // start of the last successful owner write
+	// dead is the last token this Store gave up (lost or lapsed): writes
+	// under it are refused even if the record still names it.
+	dead string
+
+	// Observation of a lease held by someone else, for expiry.
+	obsToken   string
+	obsCounter uint64
+	obsSince   time.Time
+}
+
+// Open opens a Store on the URL's provider. "mem://" and "file:///abs/dir"
+// are built in; importing a provider package (s3, gcs, azblob) registers its
+// scheme. The URL's "prefix" parameter sets Options.Prefix when that is
+// empty; every other parameter belongs to the provider.
+func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, redactURLError(err))
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("%w: %q has no scheme (want one of %s)", ErrInvalidURL, u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	opener, ok := lookupScheme(u.Scheme)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown scheme %q (registered: %s; import the provider package to add one)",
+			ErrInvalidURL, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	q := u.Query()
+	if p := q.Get("prefix"); p != "" && o.Prefix == "" {
+		o.Prefix = p
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	bkt, err := opener.OpenBucketURL(ctx, u)
+	if err != nil {
+		if isOurs(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidURL, u.Redacted(), err)
+	}
+	s, err := New(bkt, &o)
+	if err != nil {
+		bkt.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// redactURLError drops the URL, which may hold credentials, from a parse error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// New returns a Store over a driver. The Store owns bkt and closes it.
+func New(bkt driver.Bucket, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	prefix, err := validatePrefix(o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration = DefaultLeaseDuration
+	}
+	if o.RenewInterval == 0 {
+		o.RenewInterval = min(DefaultRenewInterval, o.LeaseDuration/3)
+	}
+	if o.LeaseDuration < 0 || o.RenewInterval <= 0 || o.RenewInterval >= o.LeaseDuration {
+		return nil, fmt.Errorf("%w: need 0 < RenewInterval (%v) < LeaseDuration (%v)", ErrInvalidArgument, o.RenewInterval, o.LeaseDuration)
+	}
+	if o.Owner == "" {
+		o.Owner = defaultOwner()
+	}
+	if len(o.Owner) > MaxPartitionIDLen || strings.IndexFunc(o.Owner, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return nil, fmt.Errorf("%w: owner name %q", ErrInvalidArgument, o.Owner)
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.ListConcurrency <= 0 {
+		o.ListConcurrency = 16
+	}
+	return &Store{
+		bkt:      bkt,
+		caps:     driver.CapabilitiesOf(bkt),
+		prefix:   prefix,
+		owner:    o.Owner,
+		leaseDur: o.LeaseDuration,
+		renewDur: o.RenewInterval,
+		clock:    o.Clock,
+		listConc: o.ListConcurrency,
+		parts:    map[string]*partition{},
+	}, nil
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(3))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	return hex.EncodeToString(b)
+}
+
+func init() {
+	Register("mem", BucketURLOpenerFunc(func(_ context.Context, u *url.URL) (driver.Bucket, error) {
+		if len(u.Query()) > 0 {
+			return nil, fmt.Errorf("mem: unknown parameters %q", u.RawQuery)
+		}
+		name := u.Host + u.Path
+		if name == "" {
+			return membucket.New(), nil
+		}
+		return membucket.Open(name), nil
+	}))
+	Register("file", BucketURLOpenerFunc(func(_ context.Context, u *url.URL) (driver.Bucket, error) {
+		if len(u.Query()) > 0 {
+			return nil, fmt.Errorf("file: unknown parameters %q", u.RawQuery)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("file: want file:///absolute/path, got host %q", u.Host)
+		}
+		return filebucket.Open(filepath.FromSlash(u.Path))
+	}))
+}
+
+// Owner returns the name this Store writes into the leases it takes.
+func (s *Store) Owner() string { return s.owner }
+
+// Prefix returns the key prefix, in canonical form.
+func (s *Store) Prefix() string { return s.prefix }
+
+// LeaseDuration returns how long a lease stays valid without a write.
+func (s *Store) LeaseDuration() time.Duration { return s.leaseDur }
+
+// RenewInterval returns how often an owner should renew its leases.
+func (s *Store) RenewInterval() time.Duration { return s.renewDur }
+
+// Close closes the underlying driver. Leases are not released: call Release
+// first for a graceful handover.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.bkt.Close()
+}
+
+func (s *Store) key(id string) string { return s.prefix + id + recordSuffix }
+
+func (s *Store) markerKey() string { return s.prefix + markerName }
+
+// part returns the partition state for id, creating it on first use.
+func (s *Store) part(id string) *partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.parts[id]
+	if !ok {
+		p = &partition{}
+		s.parts[id] = p
+	}
+	return p
+}
+
+// begin validates the common arguments of every partition operation.
+func (s *Store) begin(id string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return ValidatePartitionID(id)
+}
+
+// read fetches and decodes a partition's record. A missing object and a
+// tombstone are both reported as found == false.
+func (s *Store) read(ctx context.Context, id string) (rec record, version string, found bool, err error) {
+	key := s.key(id)
+	obj, err := s.bkt.Get(ctx, key)
+	if errors.Is(err, driver.ErrNotFound) {
+		return record{}, "", false, nil
+	}
+	if err != nil {
+		return record{}, "", false, wrapDriverErr("get", key, err)
+	}
+	rec, err = decodeRecord(key, id, obj.Data)
+	if err != nil {
+		return record{}, "", false, err
+	}
+	return rec, obj.Version, !rec.Deleted, nil
+}
+
+// readRaw is read without hiding tombstones: writers need the version.
+func (s *Store) readRaw(ctx context.Context, id string) (rec record, version string, exists bool, err error) {
+	rec, version, found, err := s.read(ctx, id)
+	if err != nil || found {
+		return rec, version, found, err
+	}
+	return rec, version, version != "", nil
+}
+
+// errWriteRefused is returned by commit when the object did not hold the
+// expected version and the read-back shows a write that is not ours. cur and
+// curVersion describe what is there now (exists false: nothing is).
+type errWriteRefused struct {
+	cur        record
+	curVersion string
+	exists     bool
+}
+
+func (e *errWriteRefused) Error() string { return "conditional write refused" }
+
+// maxAttempts bounds the retries of a write whose outcome was unknown or that
+// met a transient conflict.
+const maxAttempts = 4
+
+// commit is the one way a record is written: a single conditional write of
+// next (create-only when ifVersion is CreateOnly, else compare-and-swap on
+// ifVersion). next must differ from every earlier record at the key (commit
+// relies on the token and counter to recognise its own write).
+//
+// When the write fails for any reason other than a missing bucket or refused
+// credentials, commit reads the object back: if it holds next's token and
+// counter, the write landed (its response was lost, or an SDK retry of it met
+// its own success as a failed precondition) and commit returns the version it
+// read. If the object still holds the expected version, nothing landed and
+// the write is retried (bounded). Otherwise the write lost to another writer:
+// commit returns *errWriteRefused with what it read.
+func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion string) (string, error) {
+	key := s.key(id)
+	data := encodeRecord(next)
+	var lastErr error
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, time.Duration(attempt*attempt)*20*time.Millisecond); err != nil {
+				return "", fmt.Errorf("%w: put %q: outcome unknown: %w", ErrUnavailable, key, lastErr)
+			}
+		}
+		v, err := s.bkt.Put(ctx, key, data, ifVersion)
+		if err == nil {
+			return v, nil
+		}
+		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
+			return "", wrapDriverErr("put", key, err)
+		}
+		lastErr = err
+		// Read back with a fresh context if ours expired: the question
+		// "did it land?" must be answered before we report anything.
+		rctx, cancel := readBackContext(ctx)
+		obj, gerr := s.bkt.Get(rctx, key)
+		cancel()
+		switch {
+		case errors.Is(gerr, driver.ErrNotFound):
+			if ifVersion == driver.CreateOnly && !errors.Is(err, driver.ErrPrecondition) {
+				continue // nothing there yet: the create did not land; retry
+			}
+			return "", &errWriteRefused{}
+		case gerr != nil:
+			return "", fmt.Errorf("%w: put %q: outcome unknown (%v), read-back failed: %w", ErrUnavailable, key, err, gerr)
+		}
+		cur, derr := decodeRecord(key, id, obj.Data)
+		if derr == nil && cur.Token == next.Token && cur.Counter == next.Counter && cur.Epoch == next.Epoch {
+			return obj.Version, nil // our write landed
+		}
+		if obj.Version == ifVersion && !errors.Is(err, driver.ErrPrecondition) {
+			continue // unchanged: our write did not land; retry
+		}
+		if derr != nil {
+			return "", derr
+		}
+		return "", &errWriteRefused{cur: cur, curVersion: obj.Version, exists: true}
+	}
+	return "", fmt.Errorf("%w: put %q: gave up after %d attempts: %w", ErrUnavailable, key, maxAttempts, lastErr)
+}
+
+// readBackContext gives the read-back after a failed write a few seconds even
+// when the caller's context has just expired, so an unknown outcome can still
+// be resolved.
+func readBackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ensureStore reports ErrStoreNotFound unless the store marker exists. It
+// reads the marker at most once per Store while it is found.
+func (s *Store) ensureStore(ctx context.Context) error {
+	if s.storeSeen.Load() {
+		return nil
+	}
+	ok, err := s.StoreExists(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: no store marker at %q (call CreateStoreIfNotExists)", ErrStoreNotFound, s.markerKey())
+	}
+	return nil
+}
+
+// StoreExists reports whether the store has been created under the prefix.
+func (s *Store) StoreExists(ctx context.Context) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	key := s.markerKey()
+	obj, err := s.bkt.Get(ctx, key)
+	switch {
+	case errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrBucketNotFound):
+		s.storeSeen.Store(false)
+		return false, nil
+	case err != nil:
+		return false, wrapDriverErr("get", key, err)
+	}
+	if err := decodeMarker(key, obj.Data); err != nil {
+		return false, err
+	}
+	s.storeSeen.Store(true)
+	return true, nil
+}
+
+// CreateStoreIfNotExists creates the store (its marker object, and for
+// file:// the directory) if it does not exist, and does nothing if it does.
+// It does not create cloud buckets: a missing bucket is ErrStoreNotFound.
+//
+// It is the seed's create_checkpoint_store_if_not_exists and the lease
+// manager's create-lease-store-if-not-exists: one store holds both.
+func (s *Store) CreateStoreIfNotExists(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	key := s.markerKey()
+	_, err := s.bkt.Put(ctx, key, encodeMarker(), driver.CreateOnly)
+	if err != nil && !errors.Is(err, driver.ErrPrecondition) {
+		// A lost response is fine too: StoreExists below settles it.
+		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
+			return wrapDriverErr("create store", key, err)
+		}
+	}
+	ok, serr := s.StoreExists(ctx)
+	if serr != nil {
+		return serr
+	}
+	if !ok {
+		return wrapDriverErr("create store", key, err)
+	}
+	return nil
+}
+
+// DeleteStore deletes every partition record under the prefix and then the
+// store marker. It is destructive and does not wait for owners: a live owner's
+// next write fails with ErrLeaseLost. Deleting a missing store succeeds.
+func (s *Store) DeleteStore(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	keys, err := s.listKeys(ctx)
+	if err != nil {
+		if errors.Is(err, ErrStoreNotFound) {
+			return nil
+		}
+		return err
+	}
+	for _, k := range keys {
+		if err := s.bkt.Delete(ctx, s.key(k), ""); err != nil {
+			return wrapDriverErr("delete", s.key(k), err)
+		}
+	}
+	s.mu.Lock()
+	s.parts = map[string]*partition{}
+	s.mu.Unlock()
+	if err := s.bkt.Delete(ctx, s.markerKey(), ""); err != nil {
+		return wrapDriverErr("delete", s.markerKey(), err)
+	}
+	s.storeSeen.Store(false)
+	return nil
+}
+
+// listKeys returns the partition ids under the prefix, sorted, and
+// ErrStoreNotFound if the store marker is not among the listed keys.
+func (s *Store) listKeys(ctx context.Context) ([]string, error) {
+	var ids []string
+	sawMarker := false
+	token := ""
+	for {
+		keys, next, err := s.bkt.List(ctx, s.prefix, token)
+		if err != nil {
+			return nil, wrapDriverErr("list", s.prefix, err)
+		}
+		for _, k := range keys {
+			name := strings.TrimPrefix(k, s.prefix)
+			if name == markerName {
+				sawMarker = true
+				continue
+			}
+			// Nested prefixes belong to other stores.
+			id, ok := strings.CutSuffix(name, recordSuffix)
+			if !ok || strings.Contains(id, "/") || ValidatePartitionID(id) != nil {
+				continue
+			}
+			ids = append(ids, id)
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if !sawMarker {
+		s.storeSeen.Store(false)
+		return nil, fmt.Errorf("%w: no store marker at %q (call CreateStoreIfNotExists)", ErrStoreNotFound, s.markerKey())
+	}
+	s.storeSeen.Store(true)
+	return ids, nil
+}
