@@ -64,8 +64,8 @@
 //
 // Every error wraps one of the sentinels in errors.go (ErrLeaseLost,
 // ErrLeaseHeld, ErrStoreNotFound, ErrCorrupt, …); test with errors.Is. A
-// write whose response is lost is resolved by reading the record back: the
-// record carries the writer's token and counter, so the Store can tell whether
-// its write landed. A record that does not parse, or has an unknown schema
+// write whose response is lost is resolved by reading the record back: every
+// write's bytes are unique (the counter grows with each), so the Store
+// recognises its own write by them. A record that does not parse, or has an unknown schema
 // version, is reported as ErrCorrupt and is never overwritten.
 package blobstore

@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -328,12 +329,12 @@ const maxAttempts = 4
 
 // commit is the one way a record is written: a single conditional write of
 // next (create-only when ifVersion is CreateOnly, else compare-and-swap on
-// ifVersion). next must differ from every earlier record at the key (commit
-// relies on the token and counter to recognise its own write).
+// ifVersion). next's counter must exceed every earlier one at the key, so its
+// bytes are unique and commit can recognise its own write by them.
 //
 // When the write fails for any reason other than a missing bucket or refused
-// credentials, commit reads the object back: if it holds next's token and
-// counter, the write landed (its response was lost, or an SDK retry of it met
+// credentials, commit reads the object back: if it holds exactly next's
+// bytes, the write landed (its response was lost, or an SDK retry of it met
 // its own success as a failed precondition) and commit returns the version it
 // read. If the object still holds the expected version, nothing landed and
 // the write is retried (bounded). Otherwise the write lost to another writer:
@@ -370,10 +371,14 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 		case gerr != nil:
 			return "", fmt.Errorf("%w: put %q: outcome unknown (%v), read-back failed: %w", ErrUnavailable, key, err, gerr)
 		}
-		cur, derr := decodeRecord(key, id, obj.Data)
-		if derr == nil && cur.Token == next.Token && cur.Counter == next.Counter && cur.Epoch == next.Epoch {
-			return obj.Version, nil // our write landed
+		if bytes.Equal(obj.Data, data) {
+			// Exactly the bytes we meant to store are there: our write
+			// landed. (Token and counter alone are not enough: a non-owner's
+			// DeleteCheckpoint carries the owner's token and the same next
+			// counter. And bytes never repeat: the counter only grows.)
+			return obj.Version, nil
 		}
+		cur, derr := decodeRecord(key, id, obj.Data)
 		if obj.Version == ifVersion && !errors.Is(err, driver.ErrPrecondition) {
 			continue // unchanged: our write did not land; retry
 		}

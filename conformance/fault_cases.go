@@ -94,6 +94,33 @@ var faultCases = []testCase{
 		noErr(t, "Steal", stole)
 		wantErr(t, "owner's write that failed while the lease was stolen", err, blobstore.ErrLeaseLost)
 	}},
+	{"CheckpointRacesDeleteCheckpoint", func(t *testing.T, e *env) {
+		// Another host's DeleteCheckpoint lands between the owner's read of
+		// its version and its write: both writes carry the owner's token and
+		// the same next counter, yet only one can be stored. The owner must
+		// not take the other write for its own.
+		owner, admin := e.created(), e.store()
+		e.partition(owner, "0")
+		l := e.acquire(owner, "0")
+		noErr(t, "UpdateCheckpoint", owner.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1", SequenceNumber: 1}))
+		var adminErr error = errors.New("fault never injected")
+		owner.bkt.setFault(func(op, _ string) fault {
+			if op == "put" && adminErr != nil && adminErr.Error() == "fault never injected" {
+				adminErr = admin.DeleteCheckpoint(e.ctx, "0")
+			}
+			return none
+		})
+		want := blobstore.Checkpoint{PartitionID: "0", Offset: "2", SequenceNumber: 2}
+		err := owner.UpdateCheckpoint(e.ctx, l, want)
+		owner.bkt.setFault(nil)
+		noErr(t, "admin's DeleteCheckpoint", adminErr)
+		noErr(t, "owner's UpdateCheckpoint racing a DeleteCheckpoint", err)
+		got, found, err := e.store().GetCheckpoint(e.ctx, "0")
+		noErr(t, "GetCheckpoint", err)
+		if !found || got != want {
+			t.Fatalf("acknowledged checkpoint lost: stored %+v (found %v), want %+v", got, found, want)
+		}
+	}},
 	{"OutageIsReported", func(t *testing.T, e *env) {
 		s := e.created()
 		e.partition(s, "0")
