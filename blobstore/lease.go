@@ -26,6 +26,7 @@ import (
 	mrand "math/rand/v2"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
@@ -338,6 +339,10 @@ func (s *Store) Release(ctx context.Context, lease Lease) error {
 func (s *Store) UpdateLease(ctx context.Context, lease Lease, metadata string) error {
 	if len(metadata) > MaxMetadataLen {
 		return fmt.Errorf("%w: metadata is %d bytes, over the limit of %d", ErrInvalidArgument, len(metadata), MaxMetadataLen)
+	}
+	if !utf8.ValidString(metadata) {
+		// JSON would store U+FFFD in place of the bad bytes: silent corruption.
+		return fmt.Errorf("%w: metadata is not valid UTF-8", ErrInvalidArgument)
 	}
 	_, err := s.ownerWrite(ctx, lease, "update lease", func(r *record) { r.Metadata = metadata })
 	return err

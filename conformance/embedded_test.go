@@ -39,3 +39,11 @@ func TestFile(t *testing.T) {
 		return fileHarness{dir: t.TempDir()}, nil
 	})
 }
+
+func BenchmarkMemory(b *testing.B) {
+	conformance.Benchmark(b, memHarness{name: "bench"})
+}
+
+func BenchmarkFile(b *testing.B) {
+	conformance.Benchmark(b, fileHarness{dir: b.TempDir()})
+}

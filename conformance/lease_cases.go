@@ -208,6 +208,7 @@ var leaseCases = []testCase{
 		}
 		big := strings.Repeat("x", blobstore.MaxMetadataLen+1)
 		wantErr(t, "UpdateLease over the limit", a.UpdateLease(e.ctx, la, big), blobstore.ErrInvalidArgument)
+		wantErr(t, "UpdateLease with invalid UTF-8", a.UpdateLease(e.ctx, la, "a\xffb"), blobstore.ErrInvalidArgument)
 	}},
 	{"DeleteLease", func(t *testing.T, e *env) {
 		a, b := e.created(), e.store()
