@@ -40,6 +40,10 @@
 //	delete lease                      Store.DeleteLease
 //	lease duration, renew interval    Store.LeaseDuration, Store.RenewInterval
 //
+// Operator edits (not in the seed): Store.SetCheckpoint and Store.ForceRelease
+// are refused while a host holds the lease unless forced, and a forced one
+// fences the holder (owner cleared, epoch bumped).
+//
 // # Leases
 //
 // A lease is held by an owner (Options.Owner) under a random token and an

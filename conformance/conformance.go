@@ -15,7 +15,8 @@
 // The subtests are grouped by the behaviour they check: Store (the store's
 // life cycle and prefix isolation), Checkpoint (every edge case of the
 // EventProcessorHost checkpoint manager), Lease (acquire, expire, steal,
-// renew, release, fencing, epochs), Race (many stores racing for one lease),
+// renew, release, fencing, epochs), Admin (operator edits: refused while
+// held, fenced when forced), Race (many stores racing for one lease),
 // Faults (lost responses and outages, injected by wrapping the driver),
 // Corrupt (unreadable records are reported and never overwritten), Validation
 // (bad ids refused before any I/O), Costs (storage requests per operation)
@@ -68,6 +69,7 @@ func groups() []struct {
 		{"Store", storeCases},
 		{"Checkpoint", checkpointCases},
 		{"Lease", leaseCases},
+		{"Admin", adminCases},
 		{"Race", raceCases},
 		{"Faults", faultCases},
 		{"Corrupt", corruptCases},
