@@ -84,6 +84,7 @@ type Store struct {
 	parts     map[string]*partition
 	storeSeen atomic.Bool // the store marker has been seen or written
 	closed    atomic.Bool
+	presence  presence
 }
 
 // partition is what this Store knows about one partition. mu serializes every
@@ -476,8 +477,8 @@ func (s *Store) CreateStoreIfNotExists(ctx context.Context) error {
 	return nil
 }
 
-// DeleteStore deletes every partition record under the prefix and then the
-// store marker. It is destructive and does not wait for owners: a live owner's
+// DeleteStore deletes every partition record and host presence record under
+// the prefix, and then the store marker. It is destructive and does not wait for owners: a live owner's
 // next write fails with ErrLeaseLost. Deleting a missing store succeeds.
 func (s *Store) DeleteStore(ctx context.Context) error {
 	if s.closed.Load() {
@@ -493,6 +494,15 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 	for _, k := range keys {
 		if err := s.bkt.Delete(ctx, s.key(k), ""); err != nil {
 			return wrapDriverErr("delete", s.key(k), err)
+		}
+	}
+	hosts, _, err := s.bkt.List(ctx, s.prefix+hostsDir, "")
+	if err != nil {
+		return wrapDriverErr("list", s.prefix+hostsDir, err)
+	}
+	for _, k := range hosts {
+		if err := s.bkt.Delete(ctx, k, ""); err != nil {
+			return wrapDriverErr("delete", k, err)
 		}
 	}
 	s.mu.Lock()

@@ -16,7 +16,7 @@
 // life cycle and prefix isolation), Checkpoint (every edge case of the
 // EventProcessorHost checkpoint manager), Lease (acquire, expire, steal,
 // renew, release, fencing, epochs), Admin (operator edits: refused while
-// held, fenced when forced), Race (many stores racing for one lease),
+// held, fenced when forced), Presence (host heartbeats), Race (many stores racing for one lease),
 // Faults (lost responses and outages, injected by wrapping the driver),
 // Corrupt (unreadable records are reported and never overwritten), Validation
 // (bad ids refused before any I/O), Costs (storage requests per operation)
@@ -70,6 +70,7 @@ func groups() []struct {
 		{"Checkpoint", checkpointCases},
 		{"Lease", leaseCases},
 		{"Admin", adminCases},
+		{"Presence", presenceCases},
 		{"Race", raceCases},
 		{"Faults", faultCases},
 		{"Corrupt", corruptCases},
