@@ -1,0 +1,40 @@
+// Package processor runs a consumer group: many hosts share a stream's
+// partitions, each partition has one live owner that processes its events and
+// checkpoints, and ownership moves when hosts join, leave or die.
+//
+// # Use
+//
+//	store, _ := blobstore.Open(ctx, "s3://bucket?region=eu-west-1&prefix=orders/billing/", nil)
+//	host, _ := processor.New(store, source, func(partitionID string) processor.Processor {
+//		return &myProcessor{}
+//	}, &processor.Options{Checkpoint: processor.CheckpointPolicy{EveryEvents: 100}})
+//	err := host.Run(ctx) // until ctx is cancelled; then a graceful handover
+//
+// A Processor gets Open with the checkpoint to resume after, Process with
+// batches of events (it calls Partition.Checkpoint to mark progress), and
+// Close with the reason processing stopped. Its context is cancelled the
+// moment the host learns its lease is gone, and from then on no checkpoint of
+// its is accepted: the store fences it.
+//
+// # Balancing
+//
+// Every host heartbeats a presence record, so the fair share counts hosts
+// that own nothing yet. The rule, written out in balance.go: claim free
+// partitions up to floor(P/H) (and a spare one up to ceil(P/H)), hand over
+// gracefully what is above ceil(P/H), and as a fallback steal one partition
+// per cycle from the most loaded host when the gap is two or more. A
+// balanced group (max-min <= 1) makes no moves.
+//
+// # Timing
+//
+// Each BalanceInterval (default: the store's renew interval) a host
+// heartbeats, renews its leases and rebalances. A killed host's partitions
+// are taken over within lease duration + renew interval + one cycle; a host
+// that stops gracefully releases its leases after flushing its checkpoints,
+// and they are taken within one cycle.
+//
+// # Sources
+//
+// Source adapts a stream (list partitions, read from a position). MemorySource
+// is an in-process source for tests and the demo.
+package processor

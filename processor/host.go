@@ -1,0 +1,429 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+// ErrAbandon, as the cause of the cancellation of Run's context
+// (context.WithCancelCause), makes the host stop at once without flushing,
+// releasing or leaving, as if the process had been killed: its leases expire
+// and other hosts take over after the lease duration. Tests and demos use it
+// to rehearse a crash.
+var ErrAbandon = errors.New("processor: abandon the partitions without a handover")
+
+// Options configure a Host. A nil *Options means the defaults.
+type Options struct {
+	// BalanceInterval is how often the host heartbeats, renews its leases
+	// and rebalances. Default: the store's RenewInterval.
+	BalanceInterval time.Duration
+	// Checkpoint says when marked progress is written. Default: on every mark.
+	Checkpoint CheckpointPolicy
+	// MaxBatch bounds the events per Process call. Default 100.
+	MaxBatch int
+	// Clock is the clock for the checkpoint interval. Give it the same clock
+	// as the store's. Default: the system clock.
+	Clock blobstore.Clock
+	// Logger receives the host's errors and ownership changes. Default:
+	// discarded.
+	Logger *slog.Logger
+}
+
+// Stats counts what a host did.
+type Stats struct {
+	Claims      int64 // free or expired leases acquired
+	Steals      int64 // leases stolen to rebalance
+	Lost        int64 // leases lost to another host or an operator
+	Shed        int64 // leases handed over to balance the group
+	Released    int64 // leases released (shutdown or shed)
+	Checkpoints int64 // checkpoints written
+	Cycles      int64 // balancing cycles run
+}
+
+// Host is one member of a consumer group: it owns a fair share of the
+// stream's partitions and runs a Processor on each.
+type Host struct {
+	store   *blobstore.Store
+	src     Source
+	factory func(partitionID string) Processor
+	opts    Options
+	clock   blobstore.Clock
+	log     *slog.Logger
+
+	mu         sync.Mutex
+	workers    map[string]*worker
+	partitions []string
+
+	stats struct {
+		claims, steals, shed, lost, released, checkpoints, cycles atomic.Int64
+	}
+}
+
+type worker struct {
+	p    *Partition
+	done chan struct{}
+}
+
+type sysClock struct{}
+
+func (sysClock) Now() time.Time { return time.Now() }
+
+// New returns a Host that owns partitions through store, reads them from src
+// and runs factory(partitionID) on each partition it takes. The host's name
+// is store.Owner().
+func New(store *blobstore.Store, src Source, factory func(partitionID string) Processor, opts *Options) (*Host, error) {
+	if store == nil || src == nil || factory == nil {
+		return nil, fmt.Errorf("%w: processor.New needs a store, a source and a factory", blobstore.ErrInvalidArgument)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BalanceInterval <= 0 {
+		o.BalanceInterval = store.RenewInterval()
+	}
+	if o.BalanceInterval >= store.LeaseDuration() {
+		return nil, fmt.Errorf("%w: BalanceInterval %v must be shorter than the lease duration %v",
+			blobstore.ErrInvalidArgument, o.BalanceInterval, store.LeaseDuration())
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 100
+	}
+	if o.Clock == nil {
+		o.Clock = sysClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
+		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}}, nil
+}
+
+// Name returns the host's name (its store's owner name).
+func (h *Host) Name() string { return h.store.Owner() }
+
+// Stats returns counts of what the host has done so far.
+func (h *Host) Stats() Stats {
+	return Stats{Claims: h.stats.claims.Load(), Steals: h.stats.steals.Load(), Shed: h.stats.shed.Load(), Lost: h.stats.lost.Load(),
+		Released: h.stats.released.Load(), Checkpoints: h.stats.checkpoints.Load(), Cycles: h.stats.cycles.Load()}
+}
+
+// Owned returns the ids of the partitions the host is processing, sorted. A
+// partition whose processing is being stopped is not included.
+func (h *Host) Owned() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.workers))
+	for id, w := range h.workers {
+		if w.p.ctx.Err() == nil {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run joins the group and processes partitions until ctx is cancelled, then
+// hands over gracefully: it stops every processor, flushes its checkpoint,
+// calls Close(Shutdown), releases the lease and removes the host's presence,
+// so the other hosts take over within one balancing cycle. If ctx was
+// cancelled with cause ErrAbandon it stops without any of that.
+//
+// Run returns an error only if the host cannot start (the store or the source
+// is unreachable); errors during operation are logged and retried.
+func (h *Host) Run(ctx context.Context) error {
+	if err := h.start(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(h.opts.BalanceInterval)
+	defer t.Stop()
+	for {
+		h.cycle(ctx)
+		select {
+		case <-ctx.Done():
+			h.stop(!errors.Is(context.Cause(ctx), ErrAbandon))
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// start creates the store and a record for every partition of the source.
+func (h *Host) start(ctx context.Context) error {
+	if err := h.store.CreateStoreIfNotExists(ctx); err != nil {
+		return fmt.Errorf("processor: %w", err)
+	}
+	// Announce presence before claiming anything, so hosts starting
+	// together count each other from their first cycle.
+	if err := h.store.Heartbeat(ctx); err != nil {
+		return fmt.Errorf("processor: %w", err)
+	}
+	parts, err := h.src.Partitions(ctx)
+	if err != nil {
+		return fmt.Errorf("processor: listing partitions: %w", err)
+	}
+	for _, id := range parts {
+		if _, err := h.store.CreateLeaseIfNotExists(ctx, id); err != nil {
+			return fmt.Errorf("processor: %w", err)
+		}
+	}
+	slices.Sort(parts)
+	h.mu.Lock()
+	h.partitions = parts
+	h.mu.Unlock()
+	return nil
+}
+
+// cycle heartbeats, renews and flushes what the host owns, then rebalances.
+func (h *Host) cycle(ctx context.Context) {
+	h.stats.cycles.Add(1)
+	if err := h.store.Heartbeat(ctx); err != nil {
+		h.log.Warn("heartbeat failed", "err", err)
+	}
+	for _, w := range h.snapshot() {
+		if err := w.p.flushIfDue(ctx); err != nil && !errors.Is(err, blobstore.ErrLeaseLost) {
+			h.log.Warn("checkpoint flush failed", "partition", w.p.ID, "err", err)
+		}
+		switch err := h.store.Renew(ctx, w.p.lease); {
+		case errors.Is(err, blobstore.ErrLeaseLost):
+			w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+		case err != nil:
+			h.log.Warn("renew failed", "partition", w.p.ID, "err", err)
+		}
+	}
+	pl, err := h.plan(ctx)
+	if err != nil {
+		h.log.Warn("balancing skipped", "err", err)
+		return
+	}
+	for _, id := range pl.shed {
+		if w := h.worker(id); w != nil {
+			h.stats.shed.Add(1)
+			w.p.cancel(errRebalance)
+		}
+	}
+	taken := 0
+	for _, id := range pl.claim {
+		if taken >= pl.limit || ctx.Err() != nil {
+			break
+		}
+		l, err := h.store.Acquire(ctx, id)
+		if err != nil {
+			if !errors.Is(err, blobstore.ErrLeaseHeld) {
+				h.log.Warn("claim failed", "partition", id, "err", err)
+			}
+			continue
+		}
+		h.stats.claims.Add(1)
+		taken++
+		h.startWorker(ctx, l)
+	}
+	if pl.steal != "" && ctx.Err() == nil {
+		l, err := h.store.Steal(ctx, pl.steal)
+		if err != nil {
+			h.log.Info("steal failed", "partition", pl.steal, "err", err)
+			return
+		}
+		h.stats.steals.Add(1)
+		h.startWorker(ctx, l)
+	}
+}
+
+// plan reads the group's state and applies the balancing rule to it.
+func (h *Host) plan(ctx context.Context) (plan, error) {
+	hosts, err := h.store.ListHosts(ctx)
+	if err != nil {
+		return plan{}, err
+	}
+	leases, err := h.store.ListLeases(ctx)
+	if err != nil {
+		return plan{}, err
+	}
+	h.mu.Lock()
+	known := h.partitions
+	mine := make(map[string]bool, len(h.workers))
+	for id := range h.workers {
+		mine[id] = true
+	}
+	h.mu.Unlock()
+	v := view{self: h.Name(), owner: map[string]string{}}
+	for _, hs := range hosts {
+		if !hs.Expired {
+			v.liveHosts = append(v.liveHosts, hs.Name)
+		}
+	}
+	for _, l := range leases {
+		if _, ok := slices.BinarySearch(known, l.PartitionID); !ok {
+			continue // not a partition of this source
+		}
+		v.partitions = append(v.partitions, l.PartitionID)
+		switch {
+		case mine[l.PartitionID]:
+			v.owner[l.PartitionID] = h.Name()
+		case l.Owner == h.Name():
+			// Ours on record but not running (we lost it and it was not
+			// re-taken): free for us, held for everyone else.
+		case !l.Free():
+			v.owner[l.PartitionID] = l.Owner
+		}
+	}
+	return planCycle(v), nil
+}
+
+func (h *Host) worker(id string) *worker {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.workers[id]
+}
+
+func (h *Host) snapshot() []*worker {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*worker, 0, len(h.workers))
+	for _, w := range h.workers {
+		out = append(out, w)
+	}
+	return out
+}
+
+// startWorker runs a processor on a partition the host has just acquired.
+func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
+	start := blobstore.Checkpoint{PartitionID: l.PartitionID, Offset: blobstore.StartOfStream}
+	if l.Checkpoint != nil {
+		start = *l.Checkpoint
+	}
+	// The worker outlives the cycle's context: it is stopped through cancel.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	p := &Partition{ID: l.PartitionID, Epoch: l.Epoch, Start: start, host: h, lease: l, ctx: ctx, cancel: cancel,
+		marked: start, written: start, lastWrite: h.clock.Now()}
+	w := &worker{p: p, done: make(chan struct{})}
+	h.mu.Lock()
+	if old, ok := h.workers[l.PartitionID]; ok {
+		old.p.cancel(errLeaseLost) // superseded by our own re-acquisition
+	}
+	h.workers[l.PartitionID] = w
+	h.mu.Unlock()
+	h.log.Info("partition taken", "partition", l.PartitionID, "epoch", l.Epoch, "from", start.Offset)
+	go h.runWorker(w)
+}
+
+func (h *Host) runWorker(w *worker) {
+	defer close(w.done)
+	p := w.p
+	defer func() {
+		h.mu.Lock()
+		if h.workers[p.ID] == w {
+			delete(h.workers, p.ID)
+		}
+		h.mu.Unlock()
+	}()
+	proc := h.factory(p.ID)
+	if err := proc.Open(p.ctx, p); err != nil {
+		h.log.Warn("processor open failed", "partition", p.ID, "err", err)
+		p.cancel(fmt.Errorf("%w: %w", errOpen, err))
+	} else {
+		h.process(p, proc)
+	}
+	cause := context.Cause(p.ctx)
+	if errors.Is(cause, ErrAbandon) {
+		return // a rehearsed crash: nothing is written
+	}
+	// A fresh context: the worker's is cancelled, and the handover must
+	// still be written.
+	ctx, cancel := context.WithTimeout(context.Background(), h.store.LeaseDuration())
+	defer cancel()
+	switch {
+	case errors.Is(cause, blobstore.ErrLeaseLost):
+		h.stats.lost.Add(1)
+		h.log.Info("partition lost", "partition", p.ID, "epoch", p.Epoch, "err", cause)
+		_ = proc.Close(ctx, p, LeaseLost)
+	case errors.Is(cause, errOpen):
+		_ = proc.Close(ctx, p, OpenFailed)
+		h.release(ctx, p)
+	default: // shutdown or rebalance: a graceful handover
+		if err := p.Flush(ctx); err != nil {
+			h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
+			_ = proc.Close(ctx, p, LeaseLost)
+			return
+		}
+		reason := Shutdown
+		if errors.Is(cause, errRebalance) {
+			reason = Rebalanced
+		}
+		_ = proc.Close(ctx, p, reason)
+		h.release(ctx, p)
+	}
+}
+
+func (h *Host) process(p *Partition, proc Processor) {
+	recv, err := h.src.Open(p.ctx, p.ID, p.Start)
+	if err != nil {
+		h.log.Warn("source open failed", "partition", p.ID, "err", err)
+		p.cancel(fmt.Errorf("%w: %w", errOpen, err))
+		return
+	}
+	defer recv.Close()
+	for p.ctx.Err() == nil {
+		evs, err := recv.Receive(p.ctx, h.opts.MaxBatch)
+		if err != nil {
+			if p.ctx.Err() == nil {
+				h.log.Warn("receive failed", "partition", p.ID, "err", err)
+				sleep(p.ctx, 100*time.Millisecond)
+			}
+			continue
+		}
+		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
+			h.log.Warn("process failed", "partition", p.ID, "err", err)
+		}
+	}
+}
+
+func (h *Host) release(ctx context.Context, p *Partition) {
+	if err := h.store.Release(ctx, p.lease); err != nil {
+		h.log.Warn("release failed", "partition", p.ID, "err", err)
+		return
+	}
+	h.stats.released.Add(1)
+	h.log.Info("partition released", "partition", p.ID, "epoch", p.Epoch)
+}
+
+// stop ends every worker and, when graceful, leaves the group.
+func (h *Host) stop(graceful bool) {
+	cause := ErrAbandon
+	if graceful {
+		cause = errShutdown
+	}
+	ws := h.snapshot()
+	for _, w := range ws {
+		w.p.cancel(cause)
+	}
+	for _, w := range ws {
+		<-w.done
+	}
+	if graceful {
+		ctx, cancel := context.WithTimeout(context.Background(), h.store.LeaseDuration())
+		defer cancel()
+		if err := h.store.Leave(ctx); err != nil {
+			h.log.Warn("leave failed", "err", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

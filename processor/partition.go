@@ -1,0 +1,170 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+// Processor is user code for one partition. The host calls Open once, then
+// Process with batches in order, then Close once; all from one goroutine.
+type Processor interface {
+	// Open is called when the host has taken the partition. p.Start is the
+	// checkpoint processing resumes after. An error gives the lease back.
+	Open(ctx context.Context, p *Partition) error
+	// Process handles a batch of events. Call p.Checkpoint with the last
+	// event handled; the host writes checkpoints as its policy says. ctx is
+	// cancelled when the host stops processing the partition.
+	Process(ctx context.Context, p *Partition, events []Event) error
+	// Close is called when processing stops, with the reason. After
+	// LeaseLost no checkpoint can be written.
+	Close(ctx context.Context, p *Partition, reason CloseReason) error
+}
+
+// CloseReason tells Processor.Close why processing stopped.
+type CloseReason int
+
+const (
+	// Shutdown: the host is stopping gracefully. The last checkpoint has been
+	// flushed, and the lease is released after Close returns.
+	Shutdown CloseReason = iota + 1
+	// LeaseLost: another host took the partition (stolen or expired), or an
+	// operator fenced it. The checkpoint could not be flushed.
+	LeaseLost
+	// OpenFailed: Processor.Open returned an error; the lease is released.
+	OpenFailed
+	// Rebalanced: the host hands the partition to a less loaded host. The
+	// last checkpoint has been flushed, and the lease is released after Close
+	// returns.
+	Rebalanced
+)
+
+func (r CloseReason) String() string {
+	switch r {
+	case Shutdown:
+		return "shutdown"
+	case LeaseLost:
+		return "lease lost"
+	case OpenFailed:
+		return "open failed"
+	case Rebalanced:
+		return "rebalanced"
+	}
+	return fmt.Sprintf("CloseReason(%d)", int(r))
+}
+
+// CheckpointPolicy says when marked progress is written to the store. The
+// zero value writes on every Partition.Checkpoint call. Whatever the policy,
+// pending progress is flushed before a graceful release.
+type CheckpointPolicy struct {
+	// EveryEvents writes once this many events have been marked since the
+	// last write (0: not by count).
+	EveryEvents int
+	// EveryInterval writes when this long has passed since the last write and
+	// progress is pending; the host also flushes such progress at each
+	// balancing cycle, so an idle partition's last mark is not left unwritten
+	// (0: not by time).
+	EveryInterval time.Duration
+}
+
+func (c CheckpointPolicy) everyCall() bool { return c.EveryEvents <= 0 && c.EveryInterval <= 0 }
+
+// Cause of a worker's stop, read with context.Cause.
+var (
+	errShutdown  = errors.New("processor: host shutting down")
+	errRebalance = errors.New("processor: handed over to balance the group")
+	errLeaseLost = fmt.Errorf("processor: %w", blobstore.ErrLeaseLost)
+	errOpen      = errors.New("processor: open failed")
+)
+
+// Partition is a processor's handle on the partition it owns.
+type Partition struct {
+	// ID is the partition id.
+	ID string
+	// Epoch is the lease's epoch: it grows with every change of owner, so it
+	// can fence writes downstream too.
+	Epoch uint64
+	// Start is the checkpoint processing resumed after.
+	Start blobstore.Checkpoint
+
+	host   *Host
+	lease  blobstore.Lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu        sync.Mutex
+	marked    blobstore.Checkpoint // latest progress marked by the processor
+	written   blobstore.Checkpoint // latest progress stored
+	pending   int                  // events marked since the last write
+	lastWrite time.Time            // host clock
+}
+
+// Done is closed when the host stops processing the partition.
+func (p *Partition) Done() <-chan struct{} { return p.ctx.Done() }
+
+// Lost reports whether processing stopped because the lease was lost.
+func (p *Partition) Lost() bool { return errors.Is(context.Cause(p.ctx), blobstore.ErrLeaseLost) }
+
+// Checkpoint marks ev, and every event before it, as processed, and writes
+// the checkpoint when the policy says so. Marks never go backwards: a mark at
+// or below the latest one is ignored. It returns an error wrapping
+// blobstore.ErrLeaseLost once the lease is gone; processing then stops.
+func (p *Partition) Checkpoint(ctx context.Context, ev Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.SequenceNumber <= p.marked.SequenceNumber && p.marked.Offset != blobstore.StartOfStream {
+		return nil
+	}
+	p.marked = blobstore.Checkpoint{PartitionID: p.ID, Offset: ev.Offset, SequenceNumber: ev.SequenceNumber}
+	p.pending++
+	pol := p.host.opts.Checkpoint
+	due := pol.everyCall() ||
+		(pol.EveryEvents > 0 && p.pending >= pol.EveryEvents) ||
+		(pol.EveryInterval > 0 && p.host.clock.Now().Sub(p.lastWrite) >= pol.EveryInterval)
+	if !due {
+		return nil
+	}
+	return p.writeLocked(ctx)
+}
+
+// Flush writes pending progress now.
+func (p *Partition) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.writeLocked(ctx)
+}
+
+// flushIfDue writes pending progress older than the policy's interval.
+func (p *Partition) flushIfDue(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	iv := p.host.opts.Checkpoint.EveryInterval
+	if p.pending == 0 || iv <= 0 || p.host.clock.Now().Sub(p.lastWrite) < iv {
+		return nil
+	}
+	return p.writeLocked(ctx)
+}
+
+func (p *Partition) writeLocked(ctx context.Context) error {
+	if p.pending == 0 {
+		return nil
+	}
+	if err := context.Cause(p.ctx); errors.Is(err, blobstore.ErrLeaseLost) {
+		return err
+	}
+	start := p.host.clock.Now()
+	err := p.host.store.UpdateCheckpoint(ctx, p.lease, p.marked)
+	if err != nil {
+		if errors.Is(err, blobstore.ErrLeaseLost) {
+			p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+		}
+		return err
+	}
+	p.host.stats.checkpoints.Add(1)
+	p.written, p.pending, p.lastWrite = p.marked, 0, start
+	return nil
+}
