@@ -370,7 +370,7 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 			}
 			return "", &errWriteRefused{}
 		case gerr != nil:
-			return "", fmt.Errorf("%w: put %q: outcome unknown (%v), read-back failed: %w", ErrUnavailable, key, err, gerr)
+			return "", fmt.Errorf("%w: put %q: outcome unknown (%w), read-back failed: %w", ErrUnavailable, key, err, gerr)
 		}
 		if bytes.Equal(obj.Data, data) {
 			// Exactly the bytes we meant to store are there: our write

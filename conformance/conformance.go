@@ -106,6 +106,7 @@ func Run(t *testing.T, newHarness HarnessMaker) {
 }
 
 func uniquePrefix(t *testing.T) string {
+	t.Helper()
 	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	if len(name) > 80 {
 		name = name[len(name)-80:]

@@ -36,6 +36,7 @@ func (fileHarness) Close() {}
 
 func TestFile(t *testing.T) {
 	conformance.Run(t, func(_ context.Context, t *testing.T) (conformance.Harness, error) {
+		t.Helper()
 		return fileHarness{dir: t.TempDir()}, nil
 	})
 }

@@ -81,7 +81,7 @@ var faultCases = []testCase{
 		e.partition(a, "0")
 		la := e.acquire(a, "0")
 		// The steal lands between the owner's failed write and its read-back.
-		var stole error = errors.New("fault never injected")
+		stole := errors.New("fault never injected")
 		a.bkt.setFault(func(op, _ string) fault {
 			if op == "put" && stole != nil && stole.Error() == "fault never injected" {
 				_, stole = b.Steal(e.ctx, "0")
@@ -103,7 +103,7 @@ var faultCases = []testCase{
 		e.partition(owner, "0")
 		l := e.acquire(owner, "0")
 		noErr(t, "UpdateCheckpoint", owner.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1", SequenceNumber: 1}))
-		var adminErr error = errors.New("fault never injected")
+		adminErr := errors.New("fault never injected")
 		owner.bkt.setFault(func(op, _ string) fault {
 			if op == "put" && adminErr != nil && adminErr.Error() == "fault never injected" {
 				adminErr = admin.DeleteCheckpoint(e.ctx, "0")

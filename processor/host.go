@@ -15,8 +15,8 @@ import (
 	"github.com/tidemark/tidemark/blobstore"
 )
 
-// ErrAbandon, as the cause of the cancellation of Run's context
-// (context.WithCancelCause), makes the host stop at once without flushing,
+// ErrAbandon is a cancellation cause: cancelling Run's context with it
+// (context.WithCancelCause) makes the host stop at once without flushing,
 // releasing or leaving, as if the process had been killed: its leases expire
 // and other hosts take over after the lease duration. Tests and demos use it
 // to rehearse a crash.

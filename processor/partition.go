@@ -29,15 +29,15 @@ type Processor interface {
 type CloseReason int
 
 const (
-	// Shutdown: the host is stopping gracefully. The last checkpoint has been
+	// Shutdown means the host is stopping gracefully. The last checkpoint has been
 	// flushed, and the lease is released after Close returns.
 	Shutdown CloseReason = iota + 1
-	// LeaseLost: another host took the partition (stolen or expired), or an
+	// LeaseLost means another host took the partition (stolen or expired), or an
 	// operator fenced it. The checkpoint could not be flushed.
 	LeaseLost
-	// OpenFailed: Processor.Open returned an error; the lease is released.
+	// OpenFailed means Processor.Open returned an error; the lease is released.
 	OpenFailed
-	// Rebalanced: the host hands the partition to a less loaded host. The
+	// Rebalanced means the host handed the partition to a less loaded host. The
 	// last checkpoint has been flushed, and the lease is released after Close
 	// returns.
 	Rebalanced

@@ -132,7 +132,7 @@ func bigPayload(seq, size int) []byte {
 	return b
 }
 
-func worker(t *testing.T, ctx context.Context, mode, dir, name string, n int, env ...string) *exec.Cmd {
+func worker(ctx context.Context, t *testing.T, mode, dir, name string, n int, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", dir, name, strconv.Itoa(n))
 	cmd.Env = append(append(os.Environ(), workerEnv+"="+mode), env...)
@@ -162,7 +162,7 @@ func TestProcessesRaceForLeases(t *testing.T) {
 	cmds := make([]*exec.Cmd, procs)
 	for i := range cmds {
 		outs[i] = new(bytes.Buffer)
-		cmds[i] = worker(t, ctx, "acquire", dir, fmt.Sprintf("proc-%d", i), rounds,
+		cmds[i] = worker(ctx, t, "acquire", dir, fmt.Sprintf("proc-%d", i), rounds,
 			fmt.Sprintf("TIDEMARK_START_NS=%d", start.UnixNano()))
 		cmds[i].Stdout = outs[i]
 		if err := cmds[i].Start(); err != nil {
@@ -225,7 +225,7 @@ func TestProcessesNeverLoseAnUpdate(t *testing.T) {
 	}
 	cmds := make([]*exec.Cmd, procs)
 	for i := range cmds {
-		cmds[i] = worker(t, ctx, "increment", dir, "", each)
+		cmds[i] = worker(ctx, t, "increment", dir, "", each)
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +257,7 @@ func TestKilledWriterNeverTearsARecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := 0; k < kills; k++ {
-		cmd := worker(t, ctx, "write", dir, "", size)
+		cmd := worker(ctx, t, "write", dir, "", size)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

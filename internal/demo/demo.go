@@ -207,7 +207,9 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			killedSet = r.view.ownedBy(h.store.Owner())
 			killedAt = time.Now()
 			h.cancel(processor.ErrAbandon)
-			<-h.done
+			if err := <-h.done; err != nil {
+				r.log.violate("host %s: %v", h.letter, err)
+			}
 			h.state = "killed"
 			sum.KilledHost = h.letter
 		}
@@ -225,7 +227,9 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			stoppedSet = h.host.Owned()
 			stoppedAt = time.Now()
 			h.cancel(nil)
-			<-h.done
+			if err := <-h.done; err != nil {
+				r.log.violate("host %s: %v", h.letter, err)
+			}
 			h.state = "stopped"
 			sum.StoppedHost = h.letter
 		}
