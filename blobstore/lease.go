@@ -180,6 +180,11 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
 	}
 	view := s.observed(p, &rec)
+	if p.pending != "" && rec.Token == p.pending {
+		// An earlier acquisition whose outcome was unknown did land.
+		p.adopt(rec, version, p.pendingStart, true)
+	}
+	p.pending = ""
 	own := p.token != "" && p.token == rec.Token
 	if own && !s.lapsed(p) {
 		p.adopt(rec, version, p.renewedAt, true)
@@ -202,14 +207,18 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	if err != nil {
 		var lost *errWriteRefused
 		if errors.As(err, &lost) {
-			if lost.exists && lost.cur.held() && !lost.cur.Deleted {
-				if steal && lost.cur.Token == rec.Token {
-					return Lease{}, true, nil
-				}
+			switch {
+			case !lost.exists || lost.cur.Deleted:
+				return Lease{}, false, fmt.Errorf("%w: %q was deleted while acquiring", ErrPartitionNotFound, id)
+			case lost.cur.held() && steal && lost.cur.Token == rec.Token:
+				return Lease{}, true, nil
+			case lost.cur.held():
 				return Lease{}, false, fmt.Errorf("%w: %q was taken by %q (epoch %d) first", ErrLeaseHeld, id, lost.cur.Owner, lost.cur.Epoch)
 			}
 			return Lease{}, false, fmt.Errorf("%w: %q changed while acquiring; retry", ErrLeaseHeld, id)
 		}
+		// Unknown outcome: if the write landed, the next attempt adopts it.
+		p.pending, p.pendingStart = next.Token, start
 		return Lease{}, false, err
 	}
 	p.adopt(next, v, start, true)
@@ -231,9 +240,6 @@ func (s *Store) ownerWrite(ctx context.Context, lease Lease, op string, mutate f
 	if err := s.begin(id); err != nil {
 		return record{}, err
 	}
-	if lease.Token == "" {
-		return record{}, fmt.Errorf("%w: %s %q: the lease value has no token (use one returned by Acquire)", ErrInvalidArgument, op, id)
-	}
 	p := s.part(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -245,19 +251,23 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 	lostErr := func(why string) error {
 		return fmt.Errorf("%w: %s %q: %s", ErrLeaseLost, op, id, why)
 	}
-	if p.token != "" && p.token != lease.Token {
+	if lease.Token == "" {
+		return record{}, fmt.Errorf("%w: %s %q: the lease value has no token (use one returned by Acquire or Steal)", ErrInvalidArgument, op, id)
+	}
+	// A lease is honoured only by the Store that acquired it: a token read
+	// from a record is not a credential (rule 4).
+	switch {
+	case p.token == "":
+		return record{}, lostErr("this store does not hold the lease (it was released, lost, or acquired through another store)")
+	case p.token != lease.Token:
 		return record{}, lostErr("superseded by a newer acquisition through this store")
-	}
-	if lease.Token == p.dead {
-		return record{}, lostErr("this store gave the lease up earlier")
-	}
-	if p.token == lease.Token && s.lapsed(p) {
+	case s.lapsed(p):
 		p.drop()
 		return record{}, lostErr(fmt.Sprintf("not renewed within the lease duration (%v)", s.leaseDur))
 	}
 	base, version := p.rec, p.version
-	if p.token != lease.Token || !p.known {
-		// Not written through this Store lately: read once.
+	if !p.known {
+		// The last write's outcome was unknown: read once.
 		rec, v, found, err := s.read(ctx, id)
 		if err != nil {
 			return record{}, err
@@ -432,11 +442,13 @@ func (s *Store) GetLease(ctx context.Context, id string) (lease Lease, found boo
 // first to force it); deleting a missing partition succeeds. A holder of the
 // deleted lease gets ErrLeaseLost on its next write.
 //
-// Where the provider enforces conditional deletes the record is removed with
-// one delete on the version read. Elsewhere (MinIO, fake-gcs-server ignore the
-// condition) it is first replaced by a tombstone with one conditional write,
-// then deleted: readers treat a tombstone as absent, so a delete that is
-// interrupted or loses a race never leaves a live lease behind.
+// The record is replaced by a tombstone with one conditional write, not
+// removed: readers treat a tombstone as absent, and a partition re-created
+// over it continues its epoch, so an epoch never repeats (a zombie of an
+// earlier owner can never share an epoch with a new one). A physical delete
+// could not be made safe where the provider ignores conditional deletes
+// (MinIO, fake-gcs-server): a delayed delete would remove a re-created live
+// lease.
 func (s *Store) DeleteLease(ctx context.Context, id string) error {
 	if err := s.begin(id); err != nil {
 		return err
@@ -444,40 +456,30 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 	p := s.part(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := s.key(id)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		rec, version, exists, err := s.readRaw(ctx, id)
+		rec, version, found, err := s.read(ctx, id)
 		if err != nil {
 			return err
 		}
-		if !exists {
+		if !found {
 			p.drop()
-			return nil
+			return nil // missing, or already a tombstone
 		}
 		view := s.observed(p, &rec)
 		if rec.held() && rec.Token != p.token && !view.Expired {
 			return fmt.Errorf("%w: %q is held by %q (epoch %d); steal it before deleting", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 		}
-		if !s.caps.ConditionalDelete && !rec.Deleted {
-			tomb := rec.clone()
-			tomb.Owner, tomb.Token, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", nil, "", true
-			tomb.Counter++
-			tomb.Updated = s.wallNow()
-			version, err = s.commit(ctx, id, &tomb, version)
-			var refused *errWriteRefused
-			if errors.As(err, &refused) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		err = s.bkt.Delete(ctx, key, version)
-		if errors.Is(err, driver.ErrPrecondition) {
-			continue
+		tomb := rec.clone()
+		tomb.Owner, tomb.Token, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", nil, "", true
+		tomb.Counter++
+		tomb.Updated = s.wallNow()
+		_, err = s.commit(ctx, id, &tomb, version)
+		var refused *errWriteRefused
+		if errors.As(err, &refused) {
+			continue // it moved: decide again
 		}
 		if err != nil {
-			return wrapDriverErr("delete", key, err)
+			return err
 		}
 		p.drop()
 		return nil
@@ -521,8 +523,10 @@ func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first, so exactly one sentinel is wrapped
+		}
 	}
 	out := leases[:0]
 	for i := range leases {

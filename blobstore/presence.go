@@ -12,6 +12,8 @@ package blobstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,28 +41,40 @@ type Host struct {
 }
 
 type presenceRecord struct {
-	Schema  int       `json:"schema"`
-	Kind    string    `json:"kind"`
-	Host    string    `json:"host"`
-	Counter uint64    `json:"counter"`
-	Updated time.Time `json:"updated"`
+	Schema int    `json:"schema"`
+	Kind   string `json:"kind"`
+	Host   string `json:"host"`
+	// Incarnation is random per Store: a host that leaves and rejoins, or
+	// restarts, is a new sighting even if its counter starts over.
+	Incarnation string    `json:"incarnation"`
+	Counter     uint64    `json:"counter"`
+	Updated     time.Time `json:"updated"`
 }
 
 // presence is this Store's own presence state and its observations of others.
 type presence struct {
-	mu      sync.Mutex
-	version string // of our own record; "" before the first write
-	counter uint64
-	obs     map[string]hostObservation
+	mu          sync.Mutex
+	incarnation string // random per Store
+	version     string // of our own record; "" before the first write
+	counter     uint64
+	obs         map[string]hostObservation
 }
 
 type hostObservation struct {
-	counter uint64
-	since   time.Time
+	incarnation string
+	counter     uint64
+	since       time.Time
 }
 
+// hostKey names a host's presence record. Names that escape to more than fit
+// in one file name are hashed; the record holds the full name.
 func (s *Store) hostKey(name string) string {
-	return s.prefix + hostsDir + url.PathEscape(name) + recordSuffix
+	esc := url.PathEscape(name)
+	if len(esc) > MaxPartitionIDLen {
+		sum := sha256.Sum256([]byte(name))
+		esc = "h-" + hex.EncodeToString(sum[:16])
+	}
+	return s.prefix + hostsDir + esc + recordSuffix
 }
 
 // Heartbeat writes this host's presence record: one conditional write. Call
@@ -74,7 +88,11 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 	defer p.mu.Unlock()
 	key := s.hostKey(s.owner)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: s.owner, Counter: p.counter + 1, Updated: s.wallNow()}
+		if p.incarnation == "" {
+			p.incarnation = randomHex(8)
+		}
+		rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: s.owner, Incarnation: p.incarnation,
+			Counter: p.counter + 1, Updated: s.wallNow()}
 		data, _ := json.Marshal(rec)
 		ifVersion := p.version
 		v, err := s.bkt.Put(ctx, key, data, ifVersion)
@@ -120,7 +138,7 @@ func (s *Store) Leave(ctx context.Context) error {
 	if err := s.bkt.Delete(ctx, key, ""); err != nil {
 		return wrapDriverErr("leave", key, err)
 	}
-	p.version, p.counter = driver.CreateOnly, 0
+	p.version = driver.CreateOnly // the counter carries on, and so does the incarnation
 	return nil
 }
 
@@ -166,8 +184,8 @@ func (s *Store) ListHosts(ctx context.Context) ([]Host, error) {
 			p.obs = map[string]hostObservation{}
 		}
 		o, seen := p.obs[rec.Host]
-		if !seen || o.counter != rec.Counter {
-			p.obs[rec.Host] = hostObservation{counter: rec.Counter, since: now}
+		if !seen || o.counter != rec.Counter || o.incarnation != rec.Incarnation {
+			p.obs[rec.Host] = hostObservation{incarnation: rec.Incarnation, counter: rec.Counter, since: now}
 		} else {
 			h.UnchangedFor = now.Sub(o.since)
 			h.Expired = h.UnchangedFor >= s.leaseDur && rec.Host != s.owner

@@ -208,8 +208,11 @@ func validatePrefix(p string) (string, error) {
 		return bad("contains a control character")
 	}
 	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
-		if seg == "" || seg == "." || seg == ".." {
+		switch seg {
+		case "", ".", "..":
 			return bad("has an empty, . or .. element")
+		case strings.TrimSuffix(hostsDir, "/"), ".tidemark-fs":
+			return bad(fmt.Sprintf("element %q is reserved", seg))
 		}
 	}
 	return p, nil

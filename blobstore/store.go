@@ -100,9 +100,13 @@ type partition struct {
 	version   string
 	known     bool
 	renewedAt time.Time // start of the last successful owner write
-	// dead is the last token this Store gave up (lost or lapsed): writes
-	// under it are refused even if the record still names it.
+	// dead is the last token this Store gave up (lost or lapsed), so a
+	// record still naming it can be re-acquired at once.
 	dead string
+	// pending is the token of an acquisition whose outcome is unknown, and
+	// pendingStart when it was sent: the next Acquire adopts it if it landed.
+	pending      string
+	pendingStart time.Time
 
 	// Observation of a lease held by someone else, for expiry.
 	obsToken   string
@@ -472,14 +476,19 @@ func (s *Store) CreateStoreIfNotExists(ctx context.Context) error {
 		return serr
 	}
 	if !ok {
+		if err == nil {
+			return fmt.Errorf("%w: the store marker %q vanished as it was created (a concurrent DeleteStore?)", ErrStoreNotFound, key)
+		}
 		return wrapDriverErr("create store", key, err)
 	}
 	return nil
 }
 
 // DeleteStore deletes every partition record and host presence record under
-// the prefix, and then the store marker. It is destructive and does not wait for owners: a live owner's
-// next write fails with ErrLeaseLost. Deleting a missing store succeeds.
+// the prefix, and then the store marker. It is destructive and does not wait
+// for owners: a live owner's next write fails with ErrLeaseLost. Epochs start
+// again from zero in a store created afresh, so stop every host before
+// deleting a store. Deleting a missing store succeeds.
 func (s *Store) DeleteStore(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -506,8 +515,16 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.parts = map[string]*partition{}
+	parts := make([]*partition, 0, len(s.parts))
+	for _, p := range s.parts {
+		parts = append(parts, p)
+	}
 	s.mu.Unlock()
+	for _, p := range parts {
+		p.mu.Lock()
+		p.drop()
+		p.mu.Unlock()
+	}
 	if err := s.bkt.Delete(ctx, s.markerKey(), ""); err != nil {
 		return wrapDriverErr("delete", s.markerKey(), err)
 	}

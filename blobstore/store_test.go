@@ -45,6 +45,8 @@ func TestOpenURLs(t *testing.T) {
 		{"mem://x?prefix=../up/", "", blobstore.ErrInvalidArgument},
 		{"mem://x?prefix=/abs/", "", blobstore.ErrInvalidArgument},
 		{"mem://x?prefix=a//b/", "", blobstore.ErrInvalidArgument},
+		{"mem://x?prefix=g/.hosts/", "", blobstore.ErrInvalidArgument},
+		{"mem://x?prefix=.tidemark-fs/", "", blobstore.ErrInvalidArgument},
 	} {
 		s, err := blobstore.Open(ctx, c.url, nil)
 		if c.wantErr != nil {

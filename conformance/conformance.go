@@ -19,8 +19,9 @@
 // held, fenced when forced), Presence (host heartbeats), Race (many stores racing for one lease),
 // Faults (lost responses and outages, injected by wrapping the driver),
 // Corrupt (unreadable records are reported and never overwritten), Validation
-// (bad ids refused before any I/O), Costs (storage requests per operation)
-// and List (listing many partitions).
+// (bad ids refused before any I/O), Costs (storage requests per operation),
+// List (listing many partitions) and Regressions (interleavings that once
+// broke an invariant, found by review).
 //
 // Each test works under a prefix of its own, so one bucket serves the whole
 // run. Lease timing runs on a manual clock: no case sleeps for a lease to
@@ -71,6 +72,7 @@ func groups() []struct {
 		{"Lease", leaseCases},
 		{"Admin", adminCases},
 		{"Presence", presenceCases},
+		{"Regressions", regressionCases},
 		{"Race", raceCases},
 		{"Faults", faultCases},
 		{"Corrupt", corruptCases},
@@ -271,13 +273,16 @@ func (b *instrumented) setFault(f func(op, key string) fault) {
 	b.mu.Unlock()
 }
 
+// faultFor asks the fault function about one request. It is called without
+// b.mu held, so a fault function may itself use the stores of the case.
 func (b *instrumented) faultFor(op, key string) fault {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.fault == nil {
+	f := b.fault
+	b.mu.Unlock()
+	if f == nil {
 		return none
 	}
-	return b.fault(op, key)
+	return f(op, key)
 }
 
 func (b *instrumented) counts() (gets, puts, deletes, lists int64) {

@@ -48,3 +48,11 @@ func BenchmarkMemory(b *testing.B) {
 func BenchmarkFile(b *testing.B) {
 	conformance.Benchmark(b, fileHarness{dir: b.TempDir()})
 }
+
+// The memory driver again, behaving as MinIO and fake-gcs-server do:
+// Delete ignores its version condition.
+func TestMemoryWithoutConditionalDelete(t *testing.T) {
+	conformance.Run(t, func(context.Context, *testing.T) (conformance.Harness, error) {
+		return conformance.WithoutConditionalDelete(memHarness{name: fmt.Sprintf("conformance-nocd-%d", memRuns.Add(1))}), nil
+	})
+}

@@ -176,7 +176,7 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 // replace atomically and durably puts data at p.
 func (b *Bucket) replace(p string, data []byte) error {
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := b.mkdirDurable(dir); err != nil {
 		return err
 	}
 	tmpDir := filepath.Join(b.root, internalDir, "tmp")
@@ -203,6 +203,31 @@ func (b *Bucket) replace(p string, data []byte) error {
 		return werr
 	}
 	return syncDir(dir)
+}
+
+// mkdirDurable creates dir and any missing parents, and syncs the parent of
+// every directory it created, so a record's folder survives a power loss as
+// the record does.
+func (b *Bucket) mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delete implements driver.Bucket.
