@@ -1,0 +1,360 @@
+// Package azblob is Tidemark's Azure Blob Storage provider: a driver.Bucket
+// over one container, whose conditional writes are Azure's own (If-None-Match
+// "*" for create-only, If-Match on the ETag for compare-and-swap).
+//
+// Every data operation is one request made with the SDK clients directly:
+// Get is one Get Blob, Put is one Put Blob that returns the new ETag from its
+// own response, Delete is one Delete Blob (plus one Get Blob Properties when
+// a conditional delete is refused), List is one List Blobs page. Writes never
+// go through gocloud.dev's blob.Writer: in gocloud.dev v0.47.0 its azureblob
+// writer panics in Close when a write fails, which is exactly what a losing
+// conditional write does.
+//
+// # URLs
+//
+// Importing this package registers the scheme "azblob" with blobstore:
+//
+//	azblob://my-container?prefix=orders/billing/
+//
+// The host is the container name. The URL is opened by gocloud.dev's azureblob
+// URL opener, so its environment variables and query parameters apply
+// unchanged (gocloud.dev v0.47.0):
+//   - AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY: shared key credentials.
+//   - AZURE_STORAGE_SAS_TOKEN: a SAS token appended to the service URL; the
+//     URL then cannot change the service endpoint.
+//   - AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGEBLOB_CONNECTIONSTRING):
+//     a connection string, which also names the endpoint. This is how to reach
+//     Azurite: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;
+//     AccountKey=...;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;".
+//   - none of the above: azidentity.NewDefaultAzureCredential (environment,
+//     workload identity, managed identity, Azure CLI, ...), with the account
+//     from AZURE_STORAGE_ACCOUNT or the storage_account parameter.
+//   - AZURE_STORAGE_DOMAIN, AZURE_STORAGE_PROTOCOL, AZURE_STORAGE_IS_CDN and
+//     AZURE_STORAGE_IS_LOCAL_EMULATOR shape the service URL; the query
+//     parameters domain, protocol, cdn, localemu and storage_account override
+//     them for one URL.
+//
+// gocloud.dev reads these variables once per process, on the first open.
+// The prefix parameter is consumed by blobstore before this package sees the
+// URL; any other parameter, a URL path, or gocloud's key parameter is an
+// error. Use OpenBucket to build the container client yourself.
+//
+// # Errors
+//
+// Errors wrap both a driver sentinel, when one applies, and the SDK error, so
+// errors.Is and errors.As both work:
+//
+//	Azure answer                                   errors.Is
+//	409 BlobAlreadyExists (create-only lost)       driver.ErrPrecondition
+//	412 ConditionNotMet (If-Match lost)            driver.ErrPrecondition
+//	404 BlobNotFound                               driver.ErrNotFound
+//	404 ContainerNotFound                          driver.ErrBucketNotFound
+//	401 or 403 (AuthenticationFailed, AuthorizationFailure, ...),
+//	or an azidentity authentication error         driver.ErrPermission
+//
+// Anything else (a timeout, a refused connection, a 5xx) wraps only the
+// underlying error: for Put it means the outcome is unknown. The SDK error is
+// an *azcore.ResponseError (use errors.As, or bloberror.HasCode).
+//
+// # Retries and timeouts
+//
+// Each call sets its own azcore retry options on the request context
+// (policy.WithRetryOptions), overriding the client's: every HTTP attempt is
+// bounded by Options.TryTimeout; reads, listings and deletes are retried at
+// most Options.MaxRetries times with short back-off; a Put is retried only
+// when the connection could not be established, because a retried
+// conditional write whose first attempt landed would be refused and reported
+// as a lost race. An unreachable endpoint therefore fails in seconds.
+//
+// # As
+//
+// The driver.Bucket returned by OpenBucket and by the URL opener has an
+// As(any) bool method that accepts **container.Client (the SDK container
+// client it uses). Errors: *azcore.ResponseError via errors.As.
+//
+// # Keys
+//
+// Keys are used as blob names verbatim (URL-escaped on the wire). gocloud.dev's
+// azureblob escapes some characters ("?", "#", "%", backslash, control characters,
+// a trailing "/") into "__0x..__" forms; such keys, which blobstore never
+// produces, would name different blobs here.
+package azblob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	azblobsdk "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// Scheme is the URL scheme this package registers with blobstore.
+const Scheme = "azblob"
+
+// Defaults for Options' zero values.
+const (
+	DefaultTryTimeout = 5 * time.Second
+	DefaultMaxRetries = 2
+	DefaultPageSize   = 1000
+)
+
+// Options configure a Bucket. The zero value (or nil) means defaults.
+type Options struct {
+	// TryTimeout bounds each HTTP attempt, including reading a Get's body.
+	// Zero means DefaultTryTimeout.
+	TryTimeout time.Duration
+
+	// MaxRetries is how many times a Get, List or Delete is retried after a
+	// transport error or a 408, 429, 500, 502, 503 or 504. Zero means
+	// DefaultMaxRetries; negative means no retries. Put is never retried
+	// except when no connection could be made (see the package doc).
+	MaxRetries int
+
+	// PageSize is the most keys one List call returns. Zero means
+	// DefaultPageSize; Azure caps it at 5000.
+	PageSize int
+}
+
+// OpenBucket returns a driver.Bucket over the container that client
+// addresses. It makes no request: a missing container shows up as
+// driver.ErrBucketNotFound on first use. opts may be nil.
+func OpenBucket(ctx context.Context, client *container.Client, opts *Options) (driver.Bucket, error) {
+	b, err := openBucket(client, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func openBucket(client *container.Client, opts *Options) (*bucket, error) {
+	if client == nil {
+		return nil, errors.New("azblob: OpenBucket: client is required")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.TryTimeout < 0 || o.PageSize < 0 || o.PageSize > 5000 {
+		return nil, fmt.Errorf("azblob: OpenBucket: invalid options %+v", o)
+	}
+	if o.TryTimeout == 0 {
+		o.TryTimeout = DefaultTryTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
+	}
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	b := &bucket{client: client, pageSize: int32(o.PageSize)}
+	b.readRetry = policy.RetryOptions{
+		MaxRetries:    int32(o.MaxRetries), // negative: azcore makes no retries
+		TryTimeout:    o.TryTimeout,
+		RetryDelay:    200 * time.Millisecond,
+		MaxRetryDelay: 2 * time.Second,
+	}
+	b.writeRetry = b.readRetry
+	b.writeRetry.ShouldRetry = neverSent
+	return b, nil
+}
+
+// bucket implements driver.Bucket and driver.Describer.
+type bucket struct {
+	client     *container.Client
+	pageSize   int32
+	readRetry  policy.RetryOptions
+	writeRetry policy.RetryOptions
+	closed     atomic.Bool
+	// onClose releases what the URL opener opened (the gocloud bucket); nil
+	// for OpenBucket.
+	onClose func() error
+}
+
+var (
+	_ driver.Bucket    = (*bucket)(nil)
+	_ driver.Describer = (*bucket)(nil)
+)
+
+var errClosed = errors.New("azblob: bucket is closed")
+
+// neverSent reports whether an attempt failed before any byte of the request
+// could reach the service, the only case in which repeating a conditional
+// write is safe.
+func neverSent(_ *http.Response, err error) bool {
+	var op *net.OpError
+	return err != nil && errors.As(err, &op) && op.Op == "dial"
+}
+
+// Get implements driver.Bucket.
+func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
+	if b.closed.Load() {
+		return driver.Object{}, errClosed
+	}
+	ctx = policy.WithRetryOptions(ctx, b.readRetry)
+	resp, err := b.client.NewBlobClient(key).DownloadStream(ctx, nil)
+	if err != nil {
+		return driver.Object{}, wrapError("get", err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n != nil && *n > 0 && *n < 64<<20 {
+		buf.Grow(int(*n))
+	}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return driver.Object{}, wrapError("get", err)
+	}
+	if resp.ETag == nil {
+		return driver.Object{}, errors.New("azblob: get: response has no ETag")
+	}
+	return driver.Object{Data: buf.Bytes(), Version: string(*resp.ETag)}, nil
+}
+
+// Put implements driver.Bucket with one Put Blob request.
+func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	if b.closed.Load() {
+		return "", errClosed
+	}
+	cond := &azblobsdk.ModifiedAccessConditions{}
+	switch ifVersion {
+	case driver.CreateOnly:
+		cond.IfNoneMatch = to(azcore.ETagAny)
+	case string(azcore.ETagAny):
+		// "*" would match any existing blob: never a version this driver
+		// handed out, and an unconditional overwrite if it slipped through.
+		return "", fmt.Errorf("azblob: put: %q is not a version", ifVersion)
+	default:
+		cond.IfMatch = to(azcore.ETag(ifVersion))
+	}
+	opts := &blockblob.UploadOptions{
+		AccessConditions: &azblobsdk.AccessConditions{ModifiedAccessConditions: cond},
+	}
+	if strings.HasSuffix(key, ".json") {
+		opts.HTTPHeaders = &azblobsdk.HTTPHeaders{BlobContentType: to("application/json")}
+	}
+	ctx = policy.WithRetryOptions(ctx, b.writeRetry)
+	body := streaming.NopCloser(bytes.NewReader(data))
+	resp, err := b.client.NewBlockBlobClient(key).Upload(ctx, body, opts)
+	if err != nil {
+		return "", wrapError("put", err)
+	}
+	if resp.ETag == nil {
+		// The write landed but we cannot name its version: an unknown
+		// outcome for the caller, resolved by reading back.
+		return "", errors.New("azblob: put: response has no ETag")
+	}
+	return string(*resp.ETag), nil
+}
+
+// Delete implements driver.Bucket. Azure enforces If-Match on Delete Blob; a
+// blob that is already gone is success, also under a condition.
+func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
+	if b.closed.Load() {
+		return errClosed
+	}
+	opts := &azblobsdk.DeleteOptions{
+		// A blob with snapshots (taken by an operator) cannot be deleted
+		// without deciding their fate; the record goes, so do they.
+		DeleteSnapshots: to(azblobsdk.DeleteSnapshotsOptionTypeInclude),
+	}
+	if ifVersion != "" {
+		if ifVersion == string(azcore.ETagAny) {
+			return fmt.Errorf("azblob: delete: %q is not a version", ifVersion)
+		}
+		opts.AccessConditions = &azblobsdk.AccessConditions{
+			ModifiedAccessConditions: &azblobsdk.ModifiedAccessConditions{IfMatch: to(azcore.ETag(ifVersion))},
+		}
+	}
+	ctx = policy.WithRetryOptions(ctx, b.readRetry)
+	blob := b.client.NewBlobClient(key)
+	_, err := blob.Delete(ctx, opts)
+	err = wrapError("delete", err)
+	if errors.Is(err, driver.ErrPrecondition) {
+		// Azure answers a conditional delete of a missing blob with 404,
+		// Azurite with 412. Deleting a missing object succeeds, so a refused
+		// delete (and only that) costs a second request to tell them apart.
+		_, perr := blob.GetProperties(ctx, nil)
+		if errors.Is(wrapError("delete", perr), driver.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil // deleting a missing object succeeds
+	}
+	return err
+}
+
+// List implements driver.Bucket with one List Blobs request.
+func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+	if b.closed.Load() {
+		return nil, "", errClosed
+	}
+	opts := &container.ListBlobsFlatOptions{MaxResults: to(b.pageSize)}
+	if prefix != "" {
+		opts.Prefix = to(prefix)
+	}
+	if pageToken != "" {
+		opts.Marker = to(pageToken)
+	}
+	ctx = policy.WithRetryOptions(ctx, b.readRetry)
+	page, err := b.client.NewListBlobsFlatPager(opts).NextPage(ctx)
+	if err != nil {
+		return nil, "", wrapError("list", err)
+	}
+	var keys []string
+	if page.Segment != nil {
+		keys = make([]string, 0, len(page.Segment.BlobItems))
+		for _, item := range page.Segment.BlobItems {
+			if item != nil && item.Name != nil {
+				keys = append(keys, *item.Name)
+			}
+		}
+	}
+	var next string
+	if page.NextMarker != nil {
+		next = *page.NextMarker
+	}
+	return keys, next, nil
+}
+
+// Capabilities implements driver.Describer. Azure (and Azurite, tested)
+// refuses a Delete Blob whose If-Match is stale.
+func (b *bucket) Capabilities() driver.Capabilities {
+	return driver.Capabilities{ConditionalDelete: true}
+}
+
+// As exposes the SDK container client: pass a **container.Client.
+func (b *bucket) As(i any) bool {
+	p, ok := i.(**container.Client)
+	if !ok {
+		return false
+	}
+	*p = b.client
+	return true
+}
+
+// Close implements driver.Bucket.
+func (b *bucket) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if b.onClose != nil {
+		return b.onClose()
+	}
+	return nil
+}
+
+func to[T any](v T) *T { return &v }

@@ -1,0 +1,556 @@
+package gcs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gcstorage "cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// sentinels are the driver's error vocabulary, for "is none of them" checks.
+var sentinels = []error{driver.ErrNotFound, driver.ErrPrecondition, driver.ErrBucketNotFound, driver.ErrPermission, driver.ErrConflict}
+
+// openTestBucket opens the driver on a fresh emulator bucket of the test's own.
+func openTestBucket(ctx context.Context, t *testing.T, opts *Options) (driver.Bucket, *gcstorage.Client, string) {
+	t.Helper()
+	c := emulatorClient(t)
+	name := newBucket(ctx, t, c)
+	b, err := OpenBucket(ctx, c, name, opts)
+	if err != nil {
+		t.Fatalf("OpenBucket: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, c, name
+}
+
+func mustPut(ctx context.Context, t *testing.T, b driver.Bucket, key string, data []byte, ifVersion string) string {
+	t.Helper()
+	v, err := b.Put(ctx, key, data, ifVersion)
+	if err != nil {
+		t.Fatalf("Put(%q, ifVersion=%q): %v", key, ifVersion, err)
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		t.Fatalf("Put(%q) returned version %q, want a decimal generation", key, v)
+	}
+	return v
+}
+
+func mustGet(ctx context.Context, t *testing.T, b driver.Bucket, key string) driver.Object {
+	t.Helper()
+	o, err := b.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	return o
+}
+
+func wantIs(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want one wrapping %v", what, err, target)
+	}
+	if testing.Verbose() {
+		t.Logf("%s: %v", what, err)
+	}
+}
+
+func TestCreateOnly(t *testing.T) {
+	ctx := testCtx(t)
+	b, c, name := openTestBucket(ctx, t, nil)
+	const key = "group/0.json"
+
+	v1 := mustPut(ctx, t, b, key, []byte(`{"n":1}`), driver.CreateOnly)
+	_, err := b.Put(ctx, key, []byte(`{"n":2}`), driver.CreateOnly)
+	wantIs(t, "second create-only Put", err, driver.ErrPrecondition)
+
+	// The SDK error stays reachable and the message names the object.
+	var gerr *googleapi.Error
+	if !errors.As(err, &gerr) || gerr.Code != http.StatusPreconditionFailed {
+		t.Errorf("second create: errors.As *googleapi.Error = %v (%v), want code 412", gerr, err)
+	}
+	if !strings.Contains(err.Error(), key) {
+		t.Errorf("error %q does not name the key %q", err, key)
+	}
+
+	got := mustGet(ctx, t, b, key)
+	if string(got.Data) != `{"n":1}` || got.Version != v1 {
+		t.Fatalf("after refused create: Get = (%s, %s), want ({\"n\":1}, %s)", got.Data, got.Version, v1)
+	}
+	// The version is the generation, not the ETag.
+	attrs, err := c.Bucket(name).Object(key).Attrs(ctx)
+	if err != nil {
+		t.Fatalf("Attrs: %v", err)
+	}
+	if strconv.FormatInt(attrs.Generation, 10) != v1 {
+		t.Fatalf("version %s is not the object's generation %d", v1, attrs.Generation)
+	}
+}
+
+func TestCompareAndSwap(t *testing.T) {
+	ctx := testCtx(t)
+	b, _, _ := openTestBucket(ctx, t, nil)
+	const key = "group/1.json"
+
+	v1 := mustPut(ctx, t, b, key, []byte(`{"n":1}`), driver.CreateOnly)
+	v2 := mustPut(ctx, t, b, key, []byte(`{"n":2}`), v1)
+	if v2 == v1 {
+		t.Fatalf("CAS returned the old version %s", v1)
+	}
+	got := mustGet(ctx, t, b, key)
+	if got.Version != v2 || string(got.Data) != `{"n":2}` {
+		t.Fatalf("Get after CAS = (%s, %s), want ({\"n\":2}, %s)", got.Data, got.Version, v2)
+	}
+
+	// A stale generation is refused and changes nothing.
+	_, err := b.Put(ctx, key, []byte(`{"n":3}`), v1)
+	wantIs(t, "CAS with stale version", err, driver.ErrPrecondition)
+	got = mustGet(ctx, t, b, key)
+	if got.Version != v2 || string(got.Data) != `{"n":2}` {
+		t.Fatalf("stale CAS changed the object: Get = (%s, %s), want ({\"n\":2}, %s)", got.Data, got.Version, v2)
+	}
+
+	// Tokens that cannot be a generation are refused before any request.
+	for _, bad := range []string{"abc", "-1", "0", `"etag"`} {
+		_, err := b.Put(ctx, key, []byte(`{"n":4}`), bad)
+		wantIs(t, fmt.Sprintf("CAS with version %q", bad), err, driver.ErrPrecondition)
+	}
+
+	// CAS on a missing object: the contract allows ErrPrecondition or ErrNotFound.
+	_, err = b.Put(ctx, "group/missing.json", []byte(`{}`), v2)
+	if !errors.Is(err, driver.ErrPrecondition) && !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("CAS on a missing object: %v, want ErrPrecondition or ErrNotFound", err)
+	}
+	t.Logf("CAS on a missing object: %v", err)
+	if _, err := b.Get(ctx, "group/missing.json"); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("refused CAS created the object: Get = %v", err)
+	}
+}
+
+func TestGetMissingObject(t *testing.T) {
+	ctx := testCtx(t)
+	b, _, _ := openTestBucket(ctx, t, nil)
+	_, err := b.Get(ctx, "nope.json")
+	wantIs(t, "Get of a missing key", err, driver.ErrNotFound)
+	if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
+		t.Fatalf("Get of a missing key in an existing bucket: %v", err)
+	}
+}
+
+func TestMissingBucket(t *testing.T) {
+	ctx := testCtx(t)
+	c := emulatorClient(t)
+	name := uniqueBucketName(t) // never created
+	b, err := OpenBucket(ctx, c, name, nil)
+	if err != nil {
+		t.Fatalf("OpenBucket: %v", err)
+	}
+	defer b.Close()
+
+	_, err = b.Get(ctx, "k.json")
+	wantIs(t, "Get", err, driver.ErrBucketNotFound)
+	_, err = b.Put(ctx, "k.json", []byte(`{}`), driver.CreateOnly)
+	wantIs(t, "Put create-only", err, driver.ErrBucketNotFound)
+	_, err = b.Put(ctx, "k.json", []byte(`{}`), "1234")
+	wantIs(t, "Put compare-and-swap", err, driver.ErrBucketNotFound)
+	_, _, err = b.List(ctx, "", "")
+	wantIs(t, "List", err, driver.ErrBucketNotFound)
+	err = b.Delete(ctx, "k.json", "")
+	wantIs(t, "Delete", err, driver.ErrBucketNotFound)
+}
+
+// unreachableBucket opens the driver on a client whose endpoint is addr.
+func unreachableBucket(ctx context.Context, t *testing.T, addr string, opts *Options) driver.Bucket {
+	t.Helper()
+	c, err := gcstorage.NewClient(ctx,
+		option.WithEndpoint("http://"+addr+"/storage/v1/"),
+		option.WithoutAuthentication())
+	if err != nil {
+		t.Fatalf("storage.NewClient: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	b, err := OpenBucket(ctx, c, "unreachable", opts)
+	if err != nil {
+		t.Fatalf("OpenBucket: %v", err)
+	}
+	return b
+}
+
+// checkBoundedFailure runs every operation on b and wants each to fail,
+// with no sentinel (the outcome is unknown), within limit.
+func checkBoundedFailure(ctx context.Context, t *testing.T, b driver.Bucket, limit time.Duration) {
+	t.Helper()
+	ops := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Get", func() error { _, err := b.Get(ctx, "k.json"); return err }},
+		{"Put create-only", func() error { _, err := b.Put(ctx, "k.json", []byte(`{}`), driver.CreateOnly); return err }},
+		{"Put CAS", func() error { _, err := b.Put(ctx, "k.json", []byte(`{}`), "42"); return err }},
+		{"List", func() error { _, _, err := b.List(ctx, "", ""); return err }},
+		{"Delete", func() error { return b.Delete(ctx, "k.json", "42") }},
+	}
+	for _, op := range ops {
+		start := time.Now()
+		err := op.fn()
+		took := time.Since(start)
+		t.Logf("%s: %v after %v", op.name, err, took.Round(time.Millisecond))
+		if err == nil {
+			t.Errorf("%s succeeded against an unreachable endpoint", op.name)
+			continue
+		}
+		for _, s := range sentinels {
+			if errors.Is(err, s) {
+				t.Errorf("%s: error %v wraps %v; an unreachable endpoint must read as an unknown outcome", op.name, err, s)
+			}
+		}
+		if took > limit {
+			t.Errorf("%s took %v to fail, want at most %v", op.name, took, limit)
+		}
+	}
+}
+
+// TestUnreachableEndpoint needs no emulator: it talks to a closed port.
+func TestUnreachableEndpoint(t *testing.T) {
+	ctx := testCtx(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // connection refused from now on
+	checkBoundedFailure(ctx, t, unreachableBucket(ctx, t, addr, nil), 15*time.Second)
+}
+
+// TestHangingEndpoint covers an endpoint that accepts connections and never
+// answers: only Options.RequestTimeout ends the wait.
+func TestHangingEndpoint(t *testing.T) {
+	ctx := testCtx(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // hold it open, say nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	b := unreachableBucket(ctx, t, l.Addr().String(), &Options{RequestTimeout: time.Second})
+	checkBoundedFailure(ctx, t, b, 5*time.Second)
+}
+
+// TestRacingCompareAndSwap: 16 writers, each with its own client and driver
+// value, race a CAS from the same generation; exactly one wins.
+func TestRacingCompareAndSwap(t *testing.T) {
+	ctx := testCtx(t)
+	c := emulatorClient(t)
+	name := newBucket(ctx, t, c)
+	const writers = 16
+	buckets := make([]driver.Bucket, writers)
+	for i := range buckets {
+		b, err := OpenBucket(ctx, emulatorClient(t), name, nil)
+		if err != nil {
+			t.Fatalf("OpenBucket: %v", err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		buckets[i] = b
+	}
+
+	for round := range 3 {
+		key := fmt.Sprintf("race/%d.json", round)
+		// Round 0 races creators; the others race a CAS from one generation.
+		from := driver.CreateOnly
+		if round > 0 {
+			from = mustPut(ctx, t, buckets[0], key, []byte(`{"writer":-1}`), driver.CreateOnly)
+		}
+		type result struct {
+			writer  int
+			version string
+			err     error
+		}
+		results := make(chan result, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, b := range buckets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				v, err := b.Put(ctx, key, fmt.Appendf(nil, `{"writer":%d}`, i), from)
+				results <- result{i, v, err}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(results)
+
+		var winners []result
+		for r := range results {
+			switch {
+			case r.err == nil:
+				winners = append(winners, r)
+			case errors.Is(r.err, driver.ErrPrecondition):
+			default:
+				t.Errorf("round %d: writer %d: unexpected error %v", round, r.writer, r.err)
+			}
+		}
+		if len(winners) != 1 {
+			t.Fatalf("round %d (from %q): %d winners %v, want exactly 1", round, from, len(winners), winners)
+		}
+		got := mustGet(ctx, t, buckets[0], key)
+		want := fmt.Sprintf(`{"writer":%d}`, winners[0].writer)
+		if string(got.Data) != want || got.Version != winners[0].version {
+			t.Fatalf("round %d: stored (%s, %s), want the winner's (%s, %s)", round, got.Data, got.Version, want, winners[0].version)
+		}
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	ctx := testCtx(t)
+	const pageSize = 3
+	b, _, _ := openTestBucket(ctx, t, &Options{PageSize: pageSize})
+
+	var want []string
+	for i := range 10 {
+		k := fmt.Sprintf("orders/%02d.json", i)
+		want = append(want, k)
+		mustPut(ctx, t, b, k, []byte(`{}`), driver.CreateOnly)
+	}
+	// Keys outside the prefix, before and after it.
+	mustPut(ctx, t, b, "aaa.json", []byte(`{}`), driver.CreateOnly)
+	mustPut(ctx, t, b, "orders-other/0.json", []byte(`{}`), driver.CreateOnly)
+
+	var got []string
+	token, pages := "", 0
+	for {
+		keys, next, err := b.List(ctx, "orders/", token)
+		if err != nil {
+			t.Fatalf("List page %d: %v", pages, err)
+		}
+		pages++
+		if len(keys) > pageSize {
+			t.Fatalf("page %d has %d keys, page size is %d", pages, len(keys), pageSize)
+		}
+		got = append(got, keys...)
+		if next == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatalf("List does not end: %d pages so far", pages)
+		}
+		token = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+	if pages < 4 {
+		t.Fatalf("listed %d keys in %d pages of at most %d", len(got), pages, pageSize)
+	}
+
+	keys, next, err := b.List(ctx, "nothing-here/", "")
+	if err != nil || len(keys) != 0 || next != "" {
+		t.Fatalf("List of an empty prefix = (%v, %q, %v), want nothing", keys, next, err)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	ctx := testCtx(t)
+	b, _, _ := openTestBucket(ctx, t, nil)
+
+	if err := b.Delete(ctx, "never.json", ""); err != nil {
+		t.Fatalf("Delete of a missing object: %v, want success", err)
+	}
+	if err := b.Delete(ctx, "never.json", "12345"); err != nil {
+		t.Fatalf("conditional Delete of a missing object: %v, want success", err)
+	}
+
+	v := mustPut(ctx, t, b, "a.json", []byte(`{}`), driver.CreateOnly)
+	if err := b.Delete(ctx, "a.json", v); err != nil {
+		t.Fatalf("Delete with the current version: %v", err)
+	}
+	_, err := b.Get(ctx, "a.json")
+	wantIs(t, "Get after Delete", err, driver.ErrNotFound)
+
+	if err := b.Delete(ctx, "b.json", "nonsense"); !errors.Is(err, driver.ErrPrecondition) {
+		t.Fatalf("Delete with a malformed version: %v, want ErrPrecondition", err)
+	}
+
+	// A stale version: real GCS answers 412; fake-gcs-server deletes anyway.
+	// Capabilities must not promise what the emulator does not do.
+	if driver.CapabilitiesOf(b).ConditionalDelete {
+		t.Fatal("Capabilities reports ConditionalDelete")
+	}
+	v1 := mustPut(ctx, t, b, "c.json", []byte(`{"n":1}`), driver.CreateOnly)
+	mustPut(ctx, t, b, "c.json", []byte(`{"n":2}`), v1)
+	err = b.Delete(ctx, "c.json", v1)
+	_, gerr := b.Get(ctx, "c.json")
+	switch {
+	case errors.Is(err, driver.ErrPrecondition) && gerr == nil:
+		t.Logf("conditional delete enforced: %v", err)
+	case err == nil && errors.Is(gerr, driver.ErrNotFound):
+		t.Logf("QUIRK: the server ignored ifGenerationMatch=%s on delete and removed generation-2 object", v1)
+	default:
+		t.Fatalf("Delete with a stale version: %v; then Get: %v", err, gerr)
+	}
+}
+
+// TestRequestsPerOperation counts HTTP requests on the wire.
+func TestRequestsPerOperation(t *testing.T) {
+	ctx := testCtx(t)
+	ct := &countingTransport{base: http.DefaultTransport}
+	c := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: ct}))
+	name := newBucket(ctx, t, c)
+	b, err := OpenBucket(ctx, c, name, &Options{PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.take()
+
+	check := func(what string, want int) {
+		t.Helper()
+		reqs := ct.take()
+		t.Logf("%s: %d request(s) %v", what, len(reqs), reqs)
+		if len(reqs) != want {
+			t.Errorf("%s sent %d requests %v, want %d", what, len(reqs), reqs, want)
+		}
+	}
+	v := mustPut(ctx, t, b, "k/1.json", []byte(`{"n":1}`), driver.CreateOnly)
+	check("Put create-only", 1)
+	_, err = b.Put(ctx, "k/1.json", []byte(`{"n":1}`), driver.CreateOnly)
+	wantIs(t, "create again", err, driver.ErrPrecondition)
+	check("refused create-only Put", 1)
+	v = mustPut(ctx, t, b, "k/1.json", []byte(`{"n":2}`), v)
+	check("Put CAS", 1)
+	mustGet(ctx, t, b, "k/1.json")
+	check("Get", 1)
+	_, err = b.Get(ctx, "k/missing.json")
+	wantIs(t, "Get missing", err, driver.ErrNotFound)
+	check("Get of a missing object (read + bucket probe)", 2)
+	mustPut(ctx, t, b, "k/2.json", []byte(`{}`), driver.CreateOnly)
+	mustPut(ctx, t, b, "k/3.json", []byte(`{}`), driver.CreateOnly)
+	ct.take()
+	keys, next, err := b.List(ctx, "k/", "")
+	if err != nil || len(keys) != 2 || next == "" {
+		t.Fatalf("List first page = (%v, %q, %v)", keys, next, err)
+	}
+	check("List page", 1)
+	if err := b.Delete(ctx, "k/1.json", v); err != nil {
+		t.Fatal(err)
+	}
+	check("Delete", 1)
+}
+
+func TestURLOpener(t *testing.T) {
+	if !slices.Contains(blobstore.Schemes(), Scheme) {
+		t.Fatalf("scheme %q not registered: %v", Scheme, blobstore.Schemes())
+	}
+	ctx := testCtx(t)
+
+	bad := []string{
+		"gs://",
+		"gs://b/some/path",
+		"gs://b?grpc=true",
+		"gs://b?zonal=true",
+		"gs://b?private_key_path=/k.pem",
+		"gs://b?access_id=someone@example.com",
+		"gs://b?anonymous=maybe",
+		"gs://b?universe_domain=",
+		"gs://b?region=us",
+	}
+	for _, s := range bad {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := new(URLOpener).OpenBucketURL(ctx, u); err == nil {
+			b.Close()
+			t.Errorf("OpenBucketURL(%s) succeeded, want an error", s)
+		} else {
+			t.Logf("%s: %v", s, err)
+		}
+	}
+
+	c := emulatorClient(t)
+	name := newBucket(ctx, t, c)
+	for _, q := range []string{"", "?anonymous=true", "?access_id=-"} {
+		u, _ := url.Parse("gs://" + name + q)
+		b, err := new(URLOpener).OpenBucketURL(ctx, u)
+		if err != nil {
+			t.Fatalf("OpenBucketURL(%s): %v", u, err)
+		}
+		key := "url" + strings.ReplaceAll(q, "?", "/") + ".json"
+		v := mustPut(ctx, t, b, key, []byte(`{}`), driver.CreateOnly)
+		if got := mustGet(ctx, t, b, key); got.Version != v {
+			t.Fatalf("%s: Get version %s, want %s", u, got.Version, v)
+		}
+		var sc *gcstorage.Client
+		if as, ok := b.(interface{ As(any) bool }); !ok || !as.As(&sc) || sc == nil {
+			t.Fatalf("%s: As(**storage.Client) failed", u)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
+func TestAs(t *testing.T) {
+	ctx := testCtx(t)
+	b, c, _ := openTestBucket(ctx, t, nil)
+	as := b.(interface{ As(any) bool })
+	var sc *gcstorage.Client
+	if !as.As(&sc) || sc != c {
+		t.Fatal("As(**storage.Client) does not give the client")
+	}
+	var bh *gcstorage.BucketHandle
+	if !as.As(&bh) || bh == nil {
+		t.Fatal("As(**storage.BucketHandle) failed")
+	}
+	var s string
+	if as.As(&s) {
+		t.Fatal("As(*string) succeeded")
+	}
+}
+
+// TestLargeObjectRoundTrip checks the single-shot upload with a body larger
+// than a default read buffer.
+func TestLargeObjectRoundTrip(t *testing.T) {
+	ctx := testCtx(t)
+	b, _, _ := openTestBucket(ctx, t, nil)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	v := mustPut(ctx, t, b, "big.json", data, driver.CreateOnly)
+	got := mustGet(ctx, t, b, "big.json")
+	if !bytes.Equal(got.Data, data) || got.Version != v {
+		t.Fatalf("round trip: %d bytes version %s, want %d bytes version %s", len(got.Data), got.Version, len(data), v)
+	}
+}
