@@ -49,6 +49,7 @@ test-compose:
 	docker compose -p tidemark up -d --wait
 	TIDEMARK_MINIO_ENDPOINT=http://127.0.0.1:9000 TIDEMARK_MINIO_ACCESS_KEY=minioadmin TIDEMARK_MINIO_SECRET_KEY=minioadmin \
 	TIDEMARK_VERSITYGW_ENDPOINT=http://127.0.0.1:7070 TIDEMARK_VERSITYGW_ACCESS_KEY=tidemark TIDEMARK_VERSITYGW_SECRET_KEY=tidemarksecret \
+	TIDEMARK_LOCALSTACK_ENDPOINT=http://127.0.0.1:4566 TIDEMARK_LOCALSTACK_ACCESS_KEY=test TIDEMARK_LOCALSTACK_SECRET_KEY=test \
 	STORAGE_EMULATOR_HOST=127.0.0.1:4443 \
 	TIDEMARK_AZURITE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;" \
 	TIDEMARK_REQUIRE_EMULATORS=1 $(GO) test -race -count=1 ./conformance/... ./s3/... ./gcs/... ./azblob/...; status=$$?; docker compose -p tidemark down -v; exit $$status

@@ -136,6 +136,11 @@ func (s *Store) Acquire(ctx context.Context, id string) (Lease, error) {
 
 // Steal takes the partition's lease whatever its state: the previous owner's
 // next write fails with ErrLeaseLost. Use it to rebalance.
+//
+// A steal is a read and a conditional write; it retries, with jitter, when
+// the owner writes in between. An owner that writes more often than once per
+// two storage round trips cannot be stolen from: after a bounded number of
+// attempts Steal returns ErrLeaseHeld, and a balancer tries again later.
 func (s *Store) Steal(ctx context.Context, id string) (Lease, error) {
 	return s.acquire(ctx, id, true)
 }

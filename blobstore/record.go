@@ -38,9 +38,11 @@ const (
 	markerKind = "tidemark-store"
 
 	// MaxPartitionIDLen is the longest partition id accepted, in bytes. It
-	// keeps "<id>.json.lock" within the 255-byte file-name limit of local
-	// file systems.
-	MaxPartitionIDLen = 240
+	// leaves room in a 255-byte file name for the suffixes that file-backed
+	// stores add: ".json.lock" here, and versitygw's posix backend, which
+	// overwrites through a temporary file named ".<name>.sgwtmp.<ns>" and so
+	// fails for names over 227 bytes.
+	MaxPartitionIDLen = 200
 	// MaxPrefixLen is the longest key prefix accepted, in bytes.
 	MaxPrefixLen = 512
 	// MaxMetadataLen is the largest lease metadata accepted, in bytes.

@@ -131,7 +131,11 @@ var raceCases = []testCase{
 					launched = true
 					go thief() // steal while the owner is busy writing
 				}
-				time.Sleep(100 * time.Microsecond) // an owner between two events
+				// An owner between two checkpoints. A steal needs a read and a
+				// write (two round trips) between two of the owner's writes: an
+				// owner writing faster than that cannot be stolen from (Steal
+				// reports ErrLeaseHeld), on any store.
+				time.Sleep(5 * time.Millisecond)
 				continue
 			}
 			if !launched || !errors.Is(err, blobstore.ErrLeaseLost) {

@@ -1,0 +1,81 @@
+package s3
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// wrapError is the one place where S3's answers become driver sentinels. It
+// names the operation and the key, and keeps err reachable with errors.As
+// (smithy.APIError, *awshttp.ResponseError). Anything it does not classify is
+// left for the caller to treat as an unknown outcome.
+func wrapError(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s := sentinelFor(err); s != nil {
+		return fmt.Errorf("s3: %s %q: %w: %w", op, key, s, err)
+	}
+	return fmt.Errorf("s3: %s %q: %w", op, key, err)
+}
+
+// permissionCodes are S3 error codes about credentials or rights. Some come
+// with a status other than 401/403: ExpiredToken is a 400, and versitygw
+// (v1.8.0) answers an unknown access key with 404 XAdminUserNotFound, which
+// must not read as "no such object".
+var permissionCodes = map[string]bool{
+	"AccessDenied":          true,
+	"AccountProblem":        true,
+	"AllAccessDisabled":     true,
+	"ExpiredToken":          true,
+	"Forbidden":             true,
+	"InvalidAccessKeyId":    true,
+	"InvalidSecurity":       true,
+	"InvalidToken":          true,
+	"SignatureDoesNotMatch": true,
+	"TokenRefreshRequired":  true,
+	"XAdminUserNotFound":    true,
+}
+
+func sentinelFor(err error) error {
+	var code string
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var status int
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	switch {
+	// If-None-Match "*" on an existing object, or If-Match on another ETag.
+	// This is also what an SDK retry of a write that had landed receives:
+	// blobstore resolves that by reading the object back.
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
+		return driver.ErrPrecondition
+	// Real S3, when conditional writes to one key overlap: nothing was
+	// written, and the write may be retried.
+	case code == "ConditionalRequestConflict":
+		return driver.ErrConflict
+	case code == "NoSuchBucket":
+		return driver.ErrBucketNotFound
+	case code == "NoSuchKey" || code == "NotFound":
+		return driver.ErrNotFound
+	case permissionCodes[code] || status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return driver.ErrPermission
+	}
+	// No credentials could be found or fetched: no request was sent.
+	var se *v4.SigningError
+	if errors.As(err, &se) {
+		return driver.ErrPermission
+	}
+	return nil
+}

@@ -1,0 +1,412 @@
+// Package s3 is Tidemark's Amazon S3 provider: a driver.Bucket over one S3
+// bucket (or an S3-compatible service such as MinIO or versitygw), whose
+// conditional writes are S3's own: If-None-Match "*" for create-only and
+// If-Match on the ETag for compare-and-swap.
+//
+// Every data operation is one request made with the SDK's *s3.Client: Get is
+// one GetObject (the version is the ETag of its response), Put is one
+// PutObject that returns the new ETag from its own response (no HEAD
+// afterwards), Delete is one DeleteObject, List is one ListObjectsV2 page.
+// Writes never go through gocloud.dev's blob.Writer, whose transfer manager
+// discards the PutObject response and so the new ETag.
+//
+// # URLs
+//
+// Importing this package registers the scheme "s3" with blobstore:
+//
+//	s3://my-bucket?region=eu-west-1&prefix=orders/billing/
+//	s3://my-bucket?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1
+//
+// The host is the bucket name. The URL is opened by gocloud.dev's s3blob URL
+// opener (v0.47.0), so its query parameters apply unchanged:
+//   - region, profile, endpoint, hostname_immutable, dualstack, fips,
+//     anonymous, role, rate_limiter_capacity, request_checksum_calculation,
+//     response_checksum_validation (see gocloud.dev/aws.V2ConfigFromURLParams);
+//   - use_path_style (or s3ForcePathStyle), disable_https, accelerate;
+//   - ssetype and kmskeyid, which this package applies to its own writes
+//     (Options.EncryptionType and Options.KMSEncryptionID).
+//
+// Credentials and everything the URL does not say come from the SDK's default
+// chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the shared
+// config files, web identity, ECS and EC2 instance roles. For an emulator, set
+// the two access key variables: otherwise the SDK goes looking for an
+// instance role.
+//
+// The prefix parameter is consumed by blobstore before this package sees the
+// URL; any parameter gocloud.dev does not know, gocloud's key parameter, or a
+// URL path is an error. Use OpenBucket to build the client yourself.
+//
+// # Errors
+//
+// Errors wrap both a driver sentinel, when one applies, and the SDK error, so
+// errors.Is and errors.As both work:
+//
+//	S3 answer                                         errors.Is
+//	412 PreconditionFailed (create-only or CAS lost)  driver.ErrPrecondition
+//	409 ConditionalRequestConflict                    driver.ErrConflict
+//	404 NoSuchKey (or NotFound)                       driver.ErrNotFound
+//	404 NoSuchBucket                                  driver.ErrBucketNotFound
+//	401 or 403 (AccessDenied, InvalidAccessKeyId,
+//	SignatureDoesNotMatch, ...), ExpiredToken,
+//	InvalidToken, versitygw's 404 XAdminUserNotFound
+//	(unknown access key), or no credentials at all    driver.ErrPermission
+//
+// Anything else (a timeout, a refused connection, a 5xx, a 301 for the wrong
+// region) wraps only the underlying error: for Put it means the outcome is
+// unknown, and blobstore resolves it by reading the object back. The SDK
+// error is a smithy.APIError (ErrorCode) and an *awshttp.ResponseError
+// (HTTPStatusCode), both reachable with errors.As.
+//
+// # Retries and timeouts
+//
+// The SDK retries transport errors, 5xx and throttling answers. Each call
+// overrides the client's limits (not its retry policy): at most
+// Options.MaxAttempts HTTP attempts, at most Options.MaxBackoff between them,
+// and every attempt, reading the response included, bounded by
+// Options.AttemptTimeout. An endpoint that refuses connections therefore
+// fails in about two seconds, one that drops packets in under twenty.
+//
+// Retrying a conditional write is safe but has a known effect: if the first
+// attempt landed and only its response was lost, the retry is refused with
+// 412 and Put reports driver.ErrPrecondition for a write that did happen.
+// blobstore reads the object back after every failed write and recognises
+// its own record, so this is never mistaken for a lost race.
+//
+// # As
+//
+// The driver.Bucket returned by OpenBucket and by the URL opener has an
+// As(any) bool method that accepts **s3.Client (the SDK client it uses, from
+// github.com/aws/aws-sdk-go-v2/service/s3). Errors: smithy.APIError and
+// *awshttp.ResponseError via errors.As.
+//
+// # Deletes
+//
+// Delete sends If-Match when given a version. AWS S3 and versitygw (v1.8.0)
+// enforce it; MinIO ignores it and deletes anyway, so Capabilities reports
+// ConditionalDelete false and blobstore never relies on it.
+//
+// # Keys
+//
+// Keys are used as object keys verbatim. File-backed services limit each
+// "/"-separated segment: MinIO refuses one over 255 bytes (400
+// XMinioInvalidObjectName), and versitygw's posix backend (v1.8.0) creates one
+// of up to 255 bytes but cannot overwrite one over 227 bytes (its temporary
+// name adds 28), answering 409 ExistingObjectIsDirectory. Those answers are
+// left unclassified. gocloud.dev's s3blob escapes control
+// characters and the "/" of "../" into "__0x..__" forms; such keys, which
+// blobstore never produces, would name different objects here.
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+)
+
+// Scheme is the URL scheme this package registers with blobstore.
+const Scheme = "s3"
+
+// Defaults for Options' zero values.
+const (
+	DefaultMaxAttempts    = 3
+	DefaultMaxBackoff     = time.Second
+	DefaultAttemptTimeout = 5 * time.Second
+	DefaultPageSize       = 1000
+)
+
+// Options configure a Bucket. The zero value (or nil) means defaults.
+type Options struct {
+	// MaxAttempts bounds the HTTP attempts per operation, the first one
+	// included; the client's retryer still decides which errors are worth
+	// another attempt. Zero means DefaultMaxAttempts; 1 disables retries.
+	MaxAttempts int
+
+	// MaxBackoff caps the delay between two attempts. Zero means
+	// DefaultMaxBackoff.
+	MaxBackoff time.Duration
+
+	// AttemptTimeout bounds each HTTP attempt, from sending the request to
+	// reading the end of the response body. Zero means DefaultAttemptTimeout;
+	// negative means no bound but the caller's context and the client's own.
+	AttemptTimeout time.Duration
+
+	// PageSize is the most keys one List call returns (ListObjectsV2's
+	// MaxKeys). Zero means DefaultPageSize, which is also S3's maximum.
+	PageSize int
+
+	// EncryptionType and KMSEncryptionID set server-side encryption on every
+	// write, as gocloud.dev's s3blob options of the same names do; a bucket
+	// policy may demand them. Empty means none is asked for.
+	EncryptionType  types.ServerSideEncryption
+	KMSEncryptionID string
+}
+
+// OpenBucket returns a driver.Bucket over the bucket named bucket, reached
+// through client. It makes no request: a missing bucket shows up as
+// driver.ErrBucketNotFound on first use. opts may be nil.
+func OpenBucket(ctx context.Context, client *awss3.Client, bucket string, opts *Options) (driver.Bucket, error) {
+	b, err := openBucket(client, bucket, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func openBucket(client *awss3.Client, name string, opts *Options) (*bucket, error) {
+	if client == nil {
+		return nil, errors.New("s3: OpenBucket: client is required")
+	}
+	if name == "" {
+		return nil, errors.New("s3: OpenBucket: bucket name is required")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxAttempts < 0 || o.MaxBackoff < 0 || o.PageSize < 0 || o.PageSize > 1000 {
+		return nil, fmt.Errorf("s3: OpenBucket: invalid options %+v", o)
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.AttemptTimeout == 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	b := &bucket{client: client, name: name, opts: o}
+	b.optFns = []func(*awss3.Options){b.bound}
+	return b, nil
+}
+
+// bucket implements driver.Bucket and driver.Describer.
+type bucket struct {
+	client *awss3.Client
+	name   string
+	opts   Options
+	optFns []func(*awss3.Options) // passed to every SDK call
+	closed atomic.Bool
+	// onClose releases what the URL opener opened (the gocloud bucket); nil
+	// for OpenBucket.
+	onClose func() error
+}
+
+var (
+	_ driver.Bucket    = (*bucket)(nil)
+	_ driver.Describer = (*bucket)(nil)
+)
+
+var errClosed = errors.New("s3: bucket is closed")
+
+// bound applies Options' limits to one call, on the call's own copy of the
+// client options: the client and its retryer (with its retry quota) are
+// shared, not changed.
+func (b *bucket) bound(o *awss3.Options) {
+	base := o.Retryer
+	if base == nil {
+		base = retry.NewStandard()
+	}
+	r := retry.AddWithMaxAttempts(base, b.opts.MaxAttempts).(aws.RetryerV2)
+	o.Retryer = cappedBackoff{RetryerV2: r, max: b.opts.MaxBackoff}
+	o.RetryMaxAttempts = 0 // already applied; keep the SDK from wrapping again
+	if b.opts.AttemptTimeout > 0 && o.HTTPClient != nil {
+		o.HTTPClient = attemptTimeout{next: o.HTTPClient, d: b.opts.AttemptTimeout}
+	}
+}
+
+// cappedBackoff keeps the retryer's own (jittered) delay, capped.
+type cappedBackoff struct {
+	aws.RetryerV2
+	max time.Duration
+}
+
+func (r cappedBackoff) RetryDelay(attempt int, err error) (time.Duration, error) {
+	d, derr := r.RetryerV2.RetryDelay(attempt, err)
+	return min(d, r.max), derr
+}
+
+// attemptTimeout bounds one HTTP attempt, reading the body included: the
+// deadline is released when the body is closed. A dropped connection or a
+// stalled service thus costs one AttemptTimeout, and the SDK may try again.
+type attemptTimeout struct {
+	next awss3.HTTPClient
+	d    time.Duration
+}
+
+func (c attemptTimeout) Do(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), c.d)
+	resp, err := c.next.Do(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// Get implements driver.Bucket.
+func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
+	if b.closed.Load() {
+		return driver.Object{}, errClosed
+	}
+	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{
+		Bucket: aws.String(b.name),
+		Key:    aws.String(key),
+	}, b.optFns...)
+	if err != nil {
+		return driver.Object{}, wrapError("get", key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return driver.Object{}, wrapError("get", key, err)
+	}
+	etag := aws.ToString(out.ETag)
+	if etag == "" {
+		return driver.Object{}, fmt.Errorf("s3: get %q: response has no ETag", key)
+	}
+	return driver.Object{Data: data, Version: etag}, nil
+}
+
+// Put implements driver.Bucket.
+func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	if b.closed.Load() {
+		return "", errClosed
+	}
+	in := &awss3.PutObjectInput{
+		Bucket: aws.String(b.name),
+		Key:    aws.String(key),
+		Body:   bytes.NewReader(data), // seekable: the SDK rewinds it to retry
+	}
+	if ifVersion == driver.CreateOnly {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(ifVersion)
+	}
+	if b.opts.EncryptionType != "" {
+		in.ServerSideEncryption = b.opts.EncryptionType
+	}
+	if b.opts.KMSEncryptionID != "" {
+		in.SSEKMSKeyId = aws.String(b.opts.KMSEncryptionID)
+	}
+	out, err := b.client.PutObject(ctx, in, b.optFns...)
+	if err != nil {
+		return "", wrapError("put", key, err)
+	}
+	etag := aws.ToString(out.ETag)
+	if etag == "" {
+		// The write landed but its version is unknown: an error that is not
+		// a sentinel makes blobstore read it back.
+		return "", fmt.Errorf("s3: put %q: response has no ETag", key)
+	}
+	return etag, nil
+}
+
+// Delete implements driver.Bucket. S3 answers a delete of a missing key with
+// success; a 404 NoSuchKey (AWS, when If-Match names a missing object) is
+// success too.
+func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
+	if b.closed.Load() {
+		return errClosed
+	}
+	in := &awss3.DeleteObjectInput{
+		Bucket: aws.String(b.name),
+		Key:    aws.String(key),
+	}
+	if ifVersion != "" {
+		in.IfMatch = aws.String(ifVersion)
+	}
+	_, err := b.client.DeleteObject(ctx, in, b.optFns...)
+	err = wrapError("delete", key, err)
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// List implements driver.Bucket.
+func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+	if b.closed.Load() {
+		return nil, "", errClosed
+	}
+	in := &awss3.ListObjectsV2Input{
+		Bucket:  aws.String(b.name),
+		MaxKeys: aws.Int32(int32(b.opts.PageSize)),
+	}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	if pageToken != "" {
+		in.ContinuationToken = aws.String(pageToken)
+	}
+	out, err := b.client.ListObjectsV2(ctx, in, b.optFns...)
+	if err != nil {
+		return nil, "", wrapError("list", prefix, err)
+	}
+	keys := make([]string, 0, len(out.Contents))
+	for _, obj := range out.Contents {
+		keys = append(keys, aws.ToString(obj.Key))
+	}
+	var next string
+	if aws.ToBool(out.IsTruncated) {
+		next = aws.ToString(out.NextContinuationToken)
+		if next == "" {
+			return nil, "", fmt.Errorf("s3: list %q: truncated page without a continuation token", prefix)
+		}
+	}
+	return keys, next, nil
+}
+
+// Capabilities implements driver.Describer. MinIO ignores If-Match on
+// DeleteObject (see the package doc), so conditional deletes are not claimed.
+func (b *bucket) Capabilities() driver.Capabilities {
+	return driver.Capabilities{ConditionalDelete: false}
+}
+
+// As exposes the SDK client: pass a **s3.Client.
+func (b *bucket) As(i any) bool {
+	p, ok := i.(**awss3.Client)
+	if !ok {
+		return false
+	}
+	*p = b.client
+	return true
+}
+
+// Close implements driver.Bucket.
+func (b *bucket) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if b.onClose != nil {
+		return b.onClose()
+	}
+	return nil
+}
