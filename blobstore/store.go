@@ -124,7 +124,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, redactURLError(err))
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("%w: %q has no scheme (want one of %s)", ErrInvalidURL, u.Redacted(), strings.Join(Schemes(), ", "))
+		return nil, fmt.Errorf("%w: %q has no scheme (want one of %s)", ErrInvalidURL, DisplayURL(u), strings.Join(Schemes(), ", "))
 	}
 	opener, ok := lookupScheme(u.Scheme)
 	if !ok {
@@ -143,10 +143,11 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	u.RawQuery = q.Encode()
 	bkt, err := opener.OpenBucketURL(ctx, u)
 	if err != nil {
+		err = scrub(err, u)
 		if isOurs(err) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidURL, u.Redacted(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidURL, DisplayURL(u), err)
 	}
 	s, err := New(bkt, &o)
 	if err != nil {
@@ -154,6 +155,72 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// scrubbed is an error whose message has a URL's secrets removed. It unwraps
+// to the original, so errors.Is and errors.As still reach it.
+type scrubbed struct {
+	err     error
+	secrets []string
+}
+
+func (e *scrubbed) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
+	}
+	return msg
+}
+
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// secretParam reports whether a query parameter's value looks like a secret.
+func secretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, word := range []string{"key", "secret", "token", "sig", "password", "credential"} {
+		if strings.Contains(name, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// DisplayURL returns u as it may be shown or logged: the userinfo password
+// and the values of secret-looking query parameters are replaced by "xxxxx".
+func DisplayURL(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	for k := range q {
+		if secretParam(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.Redacted()
+}
+
+// scrub removes from err's message the secrets a store URL may carry: the
+// userinfo password and the values of query parameters that look secret.
+// Providers' libraries sometimes echo the URL they were given.
+func scrub(err error, u *url.URL) error {
+	var secrets []string
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		secrets = append(secrets, pw, url.QueryEscape(pw))
+	}
+	for k, vs := range u.Query() {
+		if !secretParam(k) {
+			continue
+		}
+		for _, v := range vs {
+			if len(v) >= 4 {
+				secrets = append(secrets, v, url.QueryEscape(v))
+			}
+		}
+	}
+	if len(secrets) == 0 {
+		return err
+	}
+	return &scrubbed{err: err, secrets: secrets}
 }
 
 // redactURLError drops the URL, which may hold credentials, from a parse error.
@@ -540,6 +607,10 @@ func (s *Store) listKeys(ctx context.Context) ([]string, error) {
 	token := ""
 	for {
 		keys, next, err := s.bkt.List(ctx, s.prefix, token)
+		if errors.Is(err, driver.ErrNotFound) {
+			// A listing finds no object only when its container is gone.
+			return nil, fmt.Errorf("%w: list %q: %w", ErrStoreNotFound, s.prefix, err)
+		}
 		if err != nil {
 			return nil, wrapDriverErr("list", s.prefix, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,19 @@ func TestOpenNeverPrintsCredentials(t *testing.T) {
 	_, err = blobstore.Open(testCtx(t), "mem://user:hunter2@x?bad=1", nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %v shows the password", err)
+	}
+}
+
+func TestOpenerErrorsAreScrubbed(t *testing.T) {
+	blobstore.Register("leaky", blobstore.BucketURLOpenerFunc(func(_ context.Context, u *url.URL) (driver.Bucket, error) {
+		return nil, fmt.Errorf("cannot open %s: %w", u.String(), os.ErrPermission)
+	}))
+	_, err := blobstore.Open(testCtx(t), "leaky://user:hunter2@b?sas_token=abc123def&region=x", nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "abc123def") {
+		t.Fatalf("secrets in %v", err)
+	}
+	if !errors.Is(err, os.ErrPermission) {
+		t.Fatalf("the opener's error is no longer reachable: %v", err)
 	}
 }
 

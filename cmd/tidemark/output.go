@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+// Output formats.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+)
+
+// addOutputFlag adds -o/--output to cmd and returns where its value lands.
+func addOutputFlag(cmd *cobra.Command) *string {
+	var out string
+	cmd.Flags().StringVarP(&out, "output", "o", outputTable, "output `FORMAT`: table or json")
+	return &out
+}
+
+// checkOutput validates an --output value.
+func checkOutput(v string) error {
+	if v != outputTable && v != outputJSON {
+		return usageErrorf("--output must be table or json, got %q", v)
+	}
+	return nil
+}
+
+// newTable returns a tab writer laid out like kubectl's tables.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+}
+
+// row writes one tab-separated table row.
+func row(w io.Writer, cells ...string) {
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+const none = "<none>"
+
+func orNone(s string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+// humanDuration renders d the way kubectl renders ages: 45s, 3m12s, 5h3m,
+// 2d4h. A negative d (a writer's clock ahead of ours) keeps its sign.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + humanDuration(-d)
+	}
+	s := int64(d / time.Second)
+	switch {
+	case d < time.Second:
+		return "0s"
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		if s%60 == 0 {
+			return fmt.Sprintf("%dm", s/60)
+		}
+		return fmt.Sprintf("%dm%ds", s/60, s%60)
+	case s < 48*3600:
+		if (s/60)%60 == 0 {
+			return fmt.Sprintf("%dh", s/3600)
+		}
+		return fmt.Sprintf("%dh%dm", s/3600, (s/60)%60)
+	default:
+		days, hours := s/86400, (s%86400)/3600
+		if hours == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%dh", days, hours)
+	}
+}
+
+// writerAge is how long ago the record's writer stamped it, by the writer's
+// clock against ours: informational only.
+func writerAge(l blobstore.Lease, now time.Time) string {
+	if l.UpdatedAt.IsZero() {
+		return none
+	}
+	return humanDuration(now.Sub(l.UpdatedAt))
+}
+
+// lessPartition orders partition ids naturally: numbers by value ("2" before
+// "10"), then everything else by bytes.
+func lessPartition(a, b string) bool {
+	na, errA := strconv.ParseUint(a, 10, 64)
+	nb, errB := strconv.ParseUint(b, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		if na != nb {
+			return na < nb
+		}
+		return a < b // "07" and "7"
+	case errA == nil:
+		return true
+	case errB == nil:
+		return false
+	}
+	return a < b
+}
+
+func sortLeases(ls []blobstore.Lease) {
+	sort.SliceStable(ls, func(i, j int) bool { return lessPartition(ls[i].PartitionID, ls[j].PartitionID) })
+}
+
+// state names a lease's state for tables: held or free, and in watch
+// expired (held, but silent for a lease duration by our own clock).
+func state(l blobstore.Lease) string {
+	switch {
+	case l.Owner == "":
+		return "free"
+	case l.Expired:
+		return "expired"
+	}
+	return "held"
+}
+
+// position is a checkpoint as JSON shows it.
+type position struct {
+	Offset   string `json:"offset"`
+	Sequence int64  `json:"sequence"`
+}
+
+// UnmarshalJSON requires both fields: a position read back from a file
+// without its sequence number must not silently become sequence 0.
+func (p *position) UnmarshalJSON(data []byte) error {
+	var in struct {
+		Offset   *string `json:"offset"`
+		Sequence *int64  `json:"sequence"`
+	}
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	if in.Offset == nil || in.Sequence == nil {
+		return errors.New("a checkpoint needs both \"offset\" and \"sequence\"")
+	}
+	p.Offset, p.Sequence = *in.Offset, *in.Sequence
+	return nil
+}
+
+func positionOf(cp *blobstore.Checkpoint) *position {
+	if cp == nil {
+		return nil
+	}
+	return &position{Offset: cp.Offset, Sequence: cp.SequenceNumber}
+}
+
+func offsetCell(cp *blobstore.Checkpoint) string {
+	if cp == nil {
+		return none
+	}
+	return cp.Offset
+}
+
+func sequenceCell(cp *blobstore.Checkpoint) string {
+	if cp == nil {
+		return none
+	}
+	return strconv.FormatInt(cp.SequenceNumber, 10)
+}

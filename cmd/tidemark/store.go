@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+const (
+	flagStore   = "store"
+	flagTimeout = "timeout"
+	envStore    = "TIDEMARK_STORE"
+
+	defaultTimeout = 30 * time.Second
+)
+
+// addGlobalFlags adds the flags every subcommand takes.
+func addGlobalFlags(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.String(flagStore, "", "the store `URL`, e.g. s3://BUCKET?prefix=GROUP/ (default $"+envStore+")")
+	pf.Duration(flagTimeout, defaultTimeout, "give up on the store after this long (per refresh for watch)")
+}
+
+// storeURL returns the URL from --store or TIDEMARK_STORE.
+func storeURL(cmd *cobra.Command) (string, error) {
+	u, _ := cmd.Flags().GetString(flagStore)
+	if u == "" {
+		u = os.Getenv(envStore)
+	}
+	if u == "" {
+		return "", usageErrorf("no store: pass --store URL or set %s", envStore)
+	}
+	return u, nil
+}
+
+// commandTimeout returns --timeout, refusing a non-positive one.
+func commandTimeout(cmd *cobra.Command) (time.Duration, error) {
+	d, _ := cmd.Flags().GetDuration(flagTimeout)
+	if d <= 0 {
+		return 0, usageErrorf("--timeout must be positive, got %v", d)
+	}
+	return d, nil
+}
+
+// cliOwner is the owner name this tool writes when it must hold a lease for a
+// moment (import restoring a partition's metadata).
+func cliOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return fmt.Sprintf("tidemark-cli@%s-%d", host, os.Getpid())
+}
+
+// openStore opens the command's store with opts (nil: the defaults) and
+// returns it with a context bounded by --timeout. The caller closes the store
+// and calls cancel.
+func openStore(cmd *cobra.Command, opts *blobstore.Options) (*blobstore.Store, context.Context, context.CancelFunc, error) {
+	raw, err := storeURL(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	timeout, err := commandTimeout(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o := blobstore.Options{Owner: cliOwner()}
+	if opts != nil {
+		o = *opts
+		if o.Owner == "" {
+			o.Owner = cliOwner()
+		}
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	ctx = withTimeoutNote(ctx, timeout)
+	s, err := blobstore.Open(ctx, raw, &o)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return s, ctx, cancel, nil
+}
+
+// withStore opens the command's store, runs fn under the --timeout deadline
+// and closes the store. An error caused by the deadline says so.
+func withStore(cmd *cobra.Command, opts *blobstore.Options, fn func(ctx context.Context, s *blobstore.Store) error) error {
+	s, ctx, cancel, err := openStore(cmd, opts)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer s.Close()
+	return timedOut(ctx, fn(ctx, s))
+}
+
+type timeoutKey struct{}
+
+// withTimeoutNote remembers the --timeout value, so an expired deadline is
+// explained with it.
+func withTimeoutNote(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
+}
+
+// timedOut wraps err when ctx's deadline is what ended it.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	d, _ := ctx.Value(timeoutKey{}).(time.Duration)
+	return &timeoutError{d: d, err: err}
+}
+
+type timeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("the store did not answer within %v (--timeout): %v", e.d, trimPrefix(e.err.Error()))
+}
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// trimPrefix drops the "tidemark: " the core's sentinels start with: the
+// printed line already starts with it.
+func trimPrefix(s string) string {
+	for strings.HasPrefix(s, "tidemark: ") {
+		s = strings.TrimPrefix(s, "tidemark: ")
+	}
+	return s
+}
+
+// explain turns an error into what an operator needs: the core's message
+// (which names the partition or key) and, for the errors an operator can act
+// on, what to do next.
+func explain(err error) string {
+	msg := trimPrefix(err.Error())
+	// Advice meant for library callers; the operator gets theirs below.
+	msg = strings.ReplaceAll(msg, " (call CreateStoreIfNotExists)", "")
+	var te *timeoutError
+	switch {
+	case isUsage(err):
+		return msg
+	case errors.As(err, &te):
+		return msg + "; check the URL, the network and the provider's endpoint"
+	case errors.Is(err, context.Canceled):
+		return "interrupted: " + msg
+	case errors.Is(err, blobstore.ErrStoreNotFound):
+		return msg + "; create it with 'tidemark init', or check the URL (the bucket or container must exist)"
+	case errors.Is(err, blobstore.ErrLeaseHeld):
+		return msg + "; add --force to fence the owner (its epoch is bumped and its next checkpoint fails instead of overwriting this edit)"
+	case errors.Is(err, blobstore.ErrCorrupt):
+		return msg + "; the object was left as it is: inspect it with the provider's tools, then repair or delete it"
+	case errors.Is(err, blobstore.ErrPermission):
+		return msg + "; the provider refused the credentials: check them and their access to this bucket and prefix"
+	case errors.Is(err, blobstore.ErrUnavailable) && strings.Contains(strings.ToLower(msg), "get credentials"):
+		// The SDK found no credentials; the core cannot tell this from an
+		// outage, the message can.
+		return msg + "; no usable credentials were found: set them the provider's usual way (environment, config files, instance role)"
+	case errors.Is(err, blobstore.ErrUnavailable):
+		return msg + "; the store could not be reached: check the URL, the network and the provider's status"
+	case errors.Is(err, blobstore.ErrInvalidURL):
+		return msg
+	}
+	return msg
+}

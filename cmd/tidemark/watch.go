@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+func init() { commands = append(commands, newWatchCmd) }
+
+const watchLong = `Show who owns which partition, refreshed every --interval until interrupted
+(Ctrl-C) or, with --count N, after N refreshes. On a terminal the view is
+redrawn in place; otherwise each refresh is appended as a plain snapshot (one
+JSON object per line with -o json).
+
+Columns:
+  OWNER, STATE, EPOCH, OFFSET, SEQUENCE   as in 'tidemark ls'
+  UNCHANGED(OBSERVED)  how long THIS process has seen the record without a
+                       write, by its own monotonic clock: no other machine's
+                       clock is involved. It starts at 0 on the first refresh
+                       and resets on every write (a checkpoint or a renewal).
+  STATE expired        held, but unchanged for at least --lease-duration:
+                       the owner has stopped renewing, and any host may take
+                       the partition (this is how Tidemark decides expiry)
+
+A HOSTS section lists the hosts that announce themselves, with the number of
+partitions each owns. Set --lease-duration to the group's lease duration.
+--timeout bounds each refresh; a refresh that fails is reported and the next
+one tried.`
+
+func newWatchCmd() *cobra.Command {
+	var (
+		interval, leaseDur time.Duration
+		count              int
+	)
+	var output *string
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "A live view of partition ownership, refreshed until interrupted",
+		Long:  watchLong,
+		Example: `  tidemark watch
+  tidemark watch --interval 5s --lease-duration 60s
+  tidemark watch --count 1 -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(*output); err != nil {
+				return err
+			}
+			switch {
+			case interval <= 0:
+				return usageErrorf("--interval must be positive, got %v", interval)
+			case leaseDur <= 0:
+				return usageErrorf("--lease-duration must be positive, got %v", leaseDur)
+			case count < 0:
+				return usageErrorf("--count must not be negative, got %d", count)
+			}
+			raw, err := storeURL(cmd)
+			if err != nil {
+				return err
+			}
+			timeout, err := commandTimeout(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			openCtx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			// One Store for the whole watch: its observations across
+			// refreshes are what UNCHANGED(OBSERVED) and expiry are made of.
+			s, err := blobstore.Open(openCtx, raw, &blobstore.Options{Owner: cliOwner(), LeaseDuration: leaseDur})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			v := &watchView{w: cmd.OutOrStdout(), tty: isTerminal(cmd.OutOrStdout()), json: *output == outputJSON,
+				url: redactURL(raw), interval: interval, leaseDur: leaseDur, errw: cmd.ErrOrStderr(), rawURL: raw}
+			ticker := time.NewTicker(interval)
+			defer ticker.Stop()
+			for n := 1; ; n++ {
+				rctx, rcancel := context.WithTimeout(ctx, timeout)
+				rctx = withTimeoutNote(rctx, timeout)
+				snap, err := takeSnapshot(rctx, s)
+				err = timedOut(rctx, err)
+				rcancel()
+				if ctx.Err() != nil {
+					return nil // interrupted: a clean stop
+				}
+				if err != nil && n == 1 {
+					return err // the first look failed: nothing to watch
+				}
+				if err := v.draw(snap, err); err != nil {
+					return err
+				}
+				if count > 0 && n >= count {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-ticker.C:
+				}
+			}
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVarP(&interval, "interval", "n", 2*time.Second, "time between refreshes")
+	fl.DurationVar(&leaseDur, "lease-duration", blobstore.DefaultLeaseDuration, "the group's lease duration: held records unchanged this long show as expired")
+	fl.IntVar(&count, "count", 0, "stop after `N` refreshes (0: until interrupted)")
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+type snapshot struct {
+	at     time.Time
+	leases []blobstore.Lease
+	hosts  []blobstore.Host
+}
+
+func takeSnapshot(ctx context.Context, s *blobstore.Store) (snapshot, error) {
+	leases, err := s.ListLeases(ctx)
+	if err != nil {
+		return snapshot{}, err
+	}
+	hosts, err := s.ListHosts(ctx)
+	if err != nil {
+		return snapshot{}, err
+	}
+	sortLeases(leases)
+	return snapshot{at: time.Now(), leases: leases, hosts: hosts}, nil
+}
+
+type watchView struct {
+	w, errw  io.Writer
+	tty      bool
+	json     bool
+	url      string
+	rawURL   string
+	interval time.Duration
+	leaseDur time.Duration
+	frames   int
+}
+
+// watchJSON is one refresh as -o json prints it (one line each).
+type watchJSON struct {
+	Time       time.Time   `json:"time"`
+	Partitions []leaseJSON `json:"partitions"`
+	Hosts      []hostJSON  `json:"hosts"`
+}
+
+type hostJSON struct {
+	Name                string    `json:"name"`
+	State               string    `json:"state"`
+	Partitions          int       `json:"partitions"`
+	Updated             time.Time `json:"updated"`
+	UnchangedForSeconds float64   `json:"unchanged_for_seconds"`
+}
+
+// draw prints one refresh; a failed refresh (err) keeps the last view and
+// reports the failure.
+func (v *watchView) draw(snap snapshot, err error) error {
+	v.frames++
+	if err != nil {
+		fmt.Fprintf(v.errw, "tidemark: refresh failed at %s: %s\n", time.Now().Format(time.TimeOnly),
+			scrubSecrets(explain(err), v.rawURL))
+		return nil
+	}
+	owned := map[string]int{}
+	for _, l := range snap.leases {
+		if l.Owner != "" {
+			owned[l.Owner]++
+		}
+	}
+	if v.json {
+		out := watchJSON{Time: snap.at.UTC(), Partitions: []leaseJSON{}, Hosts: []hostJSON{}}
+		for _, l := range snap.leases {
+			j := leaseToJSON(l)
+			secs := l.UnchangedFor.Seconds()
+			j.UnchangedForSeconds = &secs
+			out.Partitions = append(out.Partitions, j)
+		}
+		for _, h := range snap.hosts {
+			out.Hosts = append(out.Hosts, hostJSON{Name: h.Name, State: hostState(h), Partitions: owned[h.Name],
+				Updated: h.UpdatedAt, UnchangedForSeconds: h.UnchangedFor.Seconds()})
+		}
+		return encodeLine(v.w, out)
+	}
+	var b strings.Builder
+	if v.tty {
+		b.WriteString("\x1b[H\x1b[2J") // home, clear screen
+	} else if v.frames > 1 {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Every %v: %s    %s\n\n", v.interval, v.url, snap.at.Format("2006-01-02 15:04:05"))
+	tw := newTable(&b)
+	row(tw, "PARTITION", "OWNER", "STATE", "EPOCH", "OFFSET", "SEQUENCE", "UNCHANGED(OBSERVED)")
+	for _, l := range snap.leases {
+		row(tw, l.PartitionID, orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
+			offsetCell(l.Checkpoint), sequenceCell(l.Checkpoint), humanDuration(l.UnchangedFor))
+	}
+	_ = tw.Flush()
+	if len(snap.leases) == 0 {
+		b.WriteString("(no partitions)\n")
+	}
+	// Hosts: those announcing themselves, and owners that do not.
+	names := map[string]bool{}
+	for _, h := range snap.hosts {
+		names[h.Name] = true
+	}
+	var silent []string
+	for o := range owned {
+		if !names[o] {
+			silent = append(silent, o)
+		}
+	}
+	sort.Strings(silent)
+	if len(snap.hosts)+len(silent) > 0 {
+		b.WriteString("\n")
+		tw = newTable(&b)
+		row(tw, "HOST", "STATE", "PARTITIONS", "UNCHANGED(OBSERVED)")
+		for _, h := range snap.hosts {
+			row(tw, h.Name, hostState(h), fmt.Sprint(owned[h.Name]), humanDuration(h.UnchangedFor))
+		}
+		for _, o := range silent {
+			row(tw, o, "<no presence record>", fmt.Sprint(owned[o]), none)
+		}
+		_ = tw.Flush()
+	}
+	free := 0
+	for _, l := range snap.leases {
+		if l.Free() {
+			free++
+		}
+	}
+	fmt.Fprintf(&b, "\n%d partitions, %d free or expired; expiry after %v unchanged.\n", len(snap.leases), free, v.leaseDur)
+	_, err = io.WriteString(v.w, b.String())
+	return err
+}
+
+func hostState(h blobstore.Host) string {
+	if h.Expired {
+		return "expired"
+	}
+	return "live"
+}
+
+// encodeLine writes v as one line of JSON.
+func encodeLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
