@@ -9,6 +9,7 @@ import (
 	gcstorage "cloud.google.com/go/storage"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/conformance"
 )
 
 // checkpointBody returns a ~300-byte JSON record whose counter is n, shaped
@@ -35,6 +36,10 @@ func BenchmarkCheckpointPut(b *testing.B) {
 	// from a fresh object so its create-only first write succeeds.
 	runs := 0
 	key := func(kind string) string { runs++; return kind + "-" + strconv.Itoa(runs) + ".json" }
+
+	// The Store's UpdateCheckpoint and the driver's CAS loop, as every
+	// provider measures them (conformance.Benchmark).
+	b.Run("store", func(b *testing.B) { conformance.Benchmark(b, &harness{client: c, bucket: name}) })
 
 	b.Run("driver", func(b *testing.B) {
 		drv, err := OpenBucket(ctx, c, name, nil)
