@@ -8,16 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/conformance"
 )
 
 // loseResponse is a transport that, while armed, sends the next PUT to the
-// service and then drops the answer, as a connection reset after the request
-// was sent does.
+// service and then drops the answer.
 type loseResponse struct {
 	armed atomic.Bool
 	lost  atomic.Int32
 }
+
+func (l *loseResponse) LoseNextWriteResponse() { l.armed.Store(true) }
+func (l *loseResponse) Lost() int              { return int(l.lost.Load()) }
 
 func (l *loseResponse) Do(req *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(req)
@@ -30,9 +32,6 @@ func (l *loseResponse) Do(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// A checkpoint whose write landed but whose response was lost on the wire is
-// acknowledged (the store reads back and finds its own bytes), and the next
-// write is one request again.
 func TestLostResponseAtTransport(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	cs, c := newContainer(ctx, t)
@@ -41,33 +40,5 @@ func TestLostResponseAtTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := blobstore.New(drv, &blobstore.Options{Prefix: "store/", Owner: "host-a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.CreateStoreIfNotExists(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateLeaseIfNotExists(ctx, "0"); err != nil {
-		t.Fatal(err)
-	}
-	l, err := s.Acquire(ctx, "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lr.armed.Store(true)
-	if err := s.UpdateCheckpoint(ctx, l, blobstore.Checkpoint{Offset: "42", SequenceNumber: 7}); err != nil {
-		t.Fatalf("UpdateCheckpoint whose response was lost: %v", err)
-	}
-	if lr.lost.Load() != 1 {
-		t.Fatal("the fault was not injected")
-	}
-	cp, found, err := s.GetCheckpoint(ctx, "0")
-	if err != nil || !found || cp.Offset != "42" || cp.SequenceNumber != 7 {
-		t.Fatalf("GetCheckpoint = %+v %v %v", cp, found, err)
-	}
-	if err := s.UpdateCheckpoint(ctx, l, blobstore.Checkpoint{Offset: "43", SequenceNumber: 8}); err != nil {
-		t.Fatalf("next UpdateCheckpoint: %v", err)
-	}
+	conformance.RunLostWriteResponse(t, drv, lr)
 }

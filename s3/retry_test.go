@@ -9,8 +9,8 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
-	"github.com/tidemark/tidemark/blobstore"
 	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/conformance"
 )
 
 // loseResponse is an HTTP client that, while armed, sends the next PUT to
@@ -21,6 +21,9 @@ type loseResponse struct {
 	armed atomic.Bool
 	lost  atomic.Int32
 }
+
+func (c *loseResponse) LoseNextWriteResponse() { c.armed.Store(true) }
+func (c *loseResponse) Lost() int              { return int(c.lost.Load()) }
 
 func (c *loseResponse) Do(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.Do(req)
@@ -61,37 +64,7 @@ func TestRetriedWriteThatLanded(t *testing.T) {
 		})
 
 		t.Run("store", func(t *testing.T) {
-			hc.lost.Store(0)
-			s, err := blobstore.New(newBucket(t, e, name, hc, nil), &blobstore.Options{Prefix: "store/", Owner: "host-a"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.CreateStoreIfNotExists(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.CreateLeaseIfNotExists(ctx, "0"); err != nil {
-				t.Fatal(err)
-			}
-			l, err := s.Acquire(ctx, "0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			hc.armed.Store(true)
-			if err := s.UpdateCheckpoint(ctx, l, blobstore.Checkpoint{Offset: "42", SequenceNumber: 7}); err != nil {
-				t.Fatalf("UpdateCheckpoint whose response was lost: %v", err)
-			}
-			if hc.lost.Load() != 1 {
-				t.Fatalf("the fault was not injected")
-			}
-			cp, found, err := s.GetCheckpoint(ctx, "0")
-			if err != nil || !found || cp.Offset != "42" || cp.SequenceNumber != 7 {
-				t.Fatalf("GetCheckpoint = %+v %v %v", cp, found, err)
-			}
-			// The store's next write needs no read: its version is current.
-			if err := s.UpdateCheckpoint(ctx, l, blobstore.Checkpoint{Offset: "43", SequenceNumber: 8}); err != nil {
-				t.Fatalf("next UpdateCheckpoint: %v", err)
-			}
+			conformance.RunLostWriteResponse(t, newBucket(t, e, name, hc, nil), hc)
 		})
 	})
 }
