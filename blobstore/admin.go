@@ -51,8 +51,10 @@ func (s *Store) ForceRelease(ctx context.Context, id string) (Lease, error) {
 func (s *Store) adminWrite(ctx context.Context, id, op string, opts *EditOptions, mutate func(*record)) (Lease, error) {
 	force := opts != nil && opts.Force
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer p.unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		rec, version, found, err := s.read(ctx, id)
 		if err != nil {

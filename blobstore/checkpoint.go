@@ -38,8 +38,10 @@ func (s *Store) CreateCheckpointIfNotExists(ctx context.Context, id string) (Che
 		return Checkpoint{}, err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return Checkpoint{}, err
+	}
+	defer p.unlock()
 	rec, err := s.createLocked(ctx, p, id, true)
 	if err != nil {
 		return Checkpoint{}, err
@@ -89,8 +91,10 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, id string) error {
 		return err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return err
+	}
+	defer p.unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		rec, version, found, err := s.read(ctx, id)
 		if err != nil {

@@ -150,8 +150,10 @@ func (s *Store) acquire(ctx context.Context, id string, steal bool) (Lease, erro
 		return Lease{}, err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer p.unlock()
 
 	for attempt := 1; ; attempt++ {
 		l, retry, err := s.tryAcquire(ctx, p, id, steal)
@@ -246,8 +248,10 @@ func (s *Store) ownerWrite(ctx context.Context, lease Lease, op string, mutate f
 		return record{}, err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return record{}, err
+	}
+	defer p.unlock()
 	return s.ownerWriteLocked(ctx, p, lease, op, mutate)
 }
 
@@ -330,8 +334,10 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 		return err
 	}
 	p := s.part(lease.PartitionID)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return err
+	}
+	defer p.unlock()
 	if p.token != "" && p.token == lease.Token && p.known {
 		if since := s.clock.Now().Sub(p.renewedAt); since >= 0 && since < s.renewDur {
 			return nil
@@ -371,8 +377,10 @@ func (s *Store) CreateLeaseIfNotExists(ctx context.Context, id string) (Lease, e
 		return Lease{}, err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer p.unlock()
 	rec, err := s.createLocked(ctx, p, id, false)
 	if err != nil {
 		return Lease{}, err
@@ -430,8 +438,10 @@ func (s *Store) GetLease(ctx context.Context, id string) (lease Lease, found boo
 		return Lease{}, false, err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return Lease{}, false, err
+	}
+	defer p.unlock()
 	rec, _, found, err := s.read(ctx, id)
 	if err != nil {
 		return Lease{}, false, err
@@ -459,8 +469,10 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 		return err
 	}
 	p := s.part(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return err
+	}
+	defer p.unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		rec, version, found, err := s.read(ctx, id)
 		if err != nil {
@@ -496,16 +508,32 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 // partition id: one listing, then reads of at most ListConcurrency records at
 // a time. A partition deleted while listing is left out. It fails with
 // ErrStoreNotFound if the store was not created, and with ErrCorrupt (naming
-// the key) if a record cannot be read.
+// the key) if a record cannot be read; ListLeasesSkippingCorrupt lists the
+// rest instead.
 func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	ids, err := s.listKeys(ctx)
+	leases, corrupt, err := s.ListLeasesSkippingCorrupt(ctx)
 	if err != nil {
 		return nil, err
 	}
-	leases := make([]Lease, len(ids))
+	if len(corrupt) > 0 {
+		return nil, corrupt[0]
+	}
+	return leases, nil
+}
+
+// ListLeasesSkippingCorrupt is ListLeases for callers that must carry on past
+// a record they cannot read (a balancer, an operator's listing): it returns
+// the readable leases and, separately, one error per unreadable record. err
+// is non-nil only when the listing itself, or a read, failed.
+func (s *Store) ListLeasesSkippingCorrupt(ctx context.Context) (leases []Lease, corrupt []*CorruptRecordError, err error) {
+	if s.closed.Load() {
+		return nil, nil, ErrClosed
+	}
+	ids, err := s.listKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := make([]Lease, len(ids))
 	found := make([]bool, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, s.listConc)
@@ -515,29 +543,68 @@ func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			p := s.part(id)
-			p.mu.Lock()
-			defer p.mu.Unlock()
+			if err := p.lock(ctx); err != nil {
+				errs[i] = err
+				return
+			}
+			defer p.unlock()
 			rec, _, ok, err := s.read(ctx, id)
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			if ok {
-				leases[i], found[i] = s.observed(p, &rec), true
+				all[i], found[i] = s.observed(p, &rec), true
 			}
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err // the first, so exactly one sentinel is wrapped
+	for i := range all {
+		var ce *CorruptRecordError
+		switch {
+		case errs[i] == nil:
+			if found[i] {
+				leases = append(leases, all[i])
+			}
+		case errors.As(errs[i], &ce):
+			corrupt = append(corrupt, ce)
+		default:
+			return nil, nil, errs[i] // the first, so exactly one sentinel is wrapped
 		}
 	}
-	out := leases[:0]
-	for i := range leases {
-		if found[i] {
-			out = append(out, leases[i])
-		}
+	return leases, corrupt, nil
+}
+
+// Holds reports whether this Store holds lease and may act on it: it
+// acquired it, has not lost or given it up, and its last successful write
+// started less than a lease duration ago (rule 5). It makes no request. A
+// processor checks it before handing out more work.
+func (s *Store) Holds(lease Lease) bool {
+	if lease.Token == "" || ValidatePartitionID(lease.PartitionID) != nil {
+		return false
 	}
-	return out, nil
+	p := s.part(lease.PartitionID)
+	if !p.tryLock() {
+		// An operation on the partition is in flight (and bounded by its
+		// caller's context): it will settle the lease; do not wait for it.
+		return p.holdsHint.Load() == lease.Token
+	}
+	defer p.unlock()
+	return p.token == lease.Token && !s.lapsed(p)
+}
+
+// Forget makes this Store stop acting as the owner of lease without writing
+// anything: writes under it fail with ErrLeaseLost, and a later Acquire takes
+// the partition with a new token and epoch. Use it when a handover could not
+// be written (its release failed): the lease then expires for the others.
+func (s *Store) Forget(lease Lease) {
+	if lease.Token == "" || ValidatePartitionID(lease.PartitionID) != nil {
+		return
+	}
+	p := s.part(lease.PartitionID)
+	p.lockForever()
+	defer p.unlock()
+	if p.token == lease.Token {
+		p.drop()
+	}
 }

@@ -87,10 +87,15 @@ type Store struct {
 	presence  presence
 }
 
-// partition is what this Store knows about one partition. mu serializes every
-// operation this Store makes on it.
+// partition is what this Store knows about one partition. Its lock
+// serializes every operation this Store makes on it; waiting for the lock
+// honours the caller's context, so one hung request never blocks the others'
+// deadlines.
 type partition struct {
-	mu sync.Mutex
+	sem chan struct{} // the lock: full when held
+	// holdsHint is the token while held, "" otherwise, readable without the
+	// lock (Holds, while an operation is in flight).
+	holdsHint atomic.Value
 
 	// Ownership held through this Store: token is non-empty while it holds
 	// the lease. rec and version are the last record it wrote or read, valid
@@ -343,10 +348,37 @@ func (s *Store) part(id string) *partition {
 	defer s.mu.Unlock()
 	p, ok := s.parts[id]
 	if !ok {
-		p = &partition{}
+		p = &partition{sem: make(chan struct{}, 1)}
+		p.holdsHint.Store("")
 		s.parts[id] = p
 	}
 	return p
+}
+
+// lock takes the partition's lock, or gives up when ctx is done.
+func (p *partition) lock(ctx context.Context) error {
+	select {
+	case p.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for an operation in flight on the same partition: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+func (p *partition) lockForever() { p.sem <- struct{}{} }
+
+func (p *partition) tryLock() bool {
+	select {
+	case p.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *partition) unlock() {
+	p.holdsHint.Store(p.token)
+	<-p.sem
 }
 
 // begin validates the common arguments of every partition operation.
@@ -588,9 +620,9 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, p := range parts {
-		p.mu.Lock()
+		p.lockForever()
 		p.drop()
-		p.mu.Unlock()
+		p.unlock()
 	}
 	if err := s.bkt.Delete(ctx, s.markerKey(), ""); err != nil {
 		return wrapDriverErr("delete", s.markerKey(), err)

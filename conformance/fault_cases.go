@@ -181,6 +181,19 @@ var corruptCases = []testCase{
 		_, err := s.ListLeases(e.ctx)
 		wantErr(t, "ListLeases", err, blobstore.ErrCorrupt)
 	}},
+	{"ListSkippingCorrupt", func(t *testing.T, e *env) {
+		s := e.created()
+		e.partition(s, "good")
+		e.putRaw(e.key("bad"), []byte("{not json"))
+		leases, corrupt, err := s.ListLeasesSkippingCorrupt(e.ctx)
+		noErr(t, "ListLeasesSkippingCorrupt", err)
+		if len(leases) != 1 || leases[0].PartitionID != "good" {
+			t.Fatalf("readable leases %v, want [good]", ids(leases))
+		}
+		if len(corrupt) != 1 || corrupt[0].Key != e.key("bad") {
+			t.Fatalf("corrupt records %v, want %s", corrupt, e.key("bad"))
+		}
+	}},
 	{"CorruptedUnderOwner", func(t *testing.T, e *env) {
 		s := e.created()
 		e.partition(s, "0")

@@ -196,6 +196,29 @@ var leaseCases = []testCase{
 		wantErr(t, "checkpoint under the lapsed handle", a.UpdateCheckpoint(e.ctx, la, blobstore.Checkpoint{Offset: "1"}), blobstore.ErrLeaseLost)
 		noErr(t, "checkpoint under the new handle", a.UpdateCheckpoint(e.ctx, again, blobstore.Checkpoint{Offset: "1"}))
 	}},
+	{"HoldsAndForget", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		e.partition(a, "0")
+		la := e.acquire(a, "0")
+		a.bkt.reset()
+		if !a.Holds(la) || b.Holds(la) {
+			t.Fatalf("Holds: acquirer %v, other store %v; want true, false", a.Holds(la), b.Holds(la))
+		}
+		wantCounts(t, "Holds", a, 0, 0, 0, 0)
+		e.clock.Advance(leaseDuration)
+		if a.Holds(la) {
+			t.Fatal("Holds is true for a lease not written within the lease duration")
+		}
+		lb := e.acquire(a, "0")
+		a.Forget(lb)
+		if a.Holds(lb) {
+			t.Fatal("Holds is true after Forget")
+		}
+		wantErr(t, "checkpoint after Forget", a.UpdateCheckpoint(e.ctx, lb, blobstore.Checkpoint{Offset: "1"}), blobstore.ErrLeaseLost)
+		if again := e.acquire(a, "0"); again.Epoch != lb.Epoch+1 {
+			t.Fatalf("re-acquired after Forget at epoch %d, want %d", again.Epoch, lb.Epoch+1)
+		}
+	}},
 	{"UpdateLeaseMetadata", func(t *testing.T, e *env) {
 		a := e.created()
 		e.partition(a, "0")

@@ -11,12 +11,15 @@ package processor
 //     partitions are free than all hosts together still need to reach the
 //     floor. Hosts that start together so share the partitions out in one
 //     cycle, without stealing;
-//  2. sheds (flushes, then releases) what it owns above ceil(P/H), so a
-//     newcomer takes over with no event processed twice;
-//  3. if it claimed nothing, owns fewer than ceil(P/H), and the most loaded
+//  2. sheds (flushes, then releases) what it owns above its target, while
+//     another host is below its own: the P mod H most loaded hosts (by count,
+//     then name) have target ceil(P/H), the others floor(P/H). A newcomer
+//     thus takes over with no event processed twice and no steal;
+//  3. if nothing is free, it owns fewer than ceil(P/H), and the most loaded
 //     host owns at least two more than it does, steals one partition from that
 //     host: the fallback when the loaded host does not shed (it sees a
-//     different group, or it is stuck).
+//     different group, or it is stuck). A host never steals in its first two
+//     cycles, when its peers may not yet have seen it to shed to it.
 //
 // Once max-min <= 1 no rule fires, so a balanced group stays put. Free
 // partitions are tried in an order rotated by a hash of the host's name, so
@@ -72,9 +75,37 @@ func planCycle(v view) plan {
 	floor, ceil := share(len(v.partitions), len(live))
 	mine := counts[v.self]
 
+	// Each host's target: the P mod H most loaded hosts (by count, then
+	// name) keep ceil(P/H), the others floor(P/H). A host above its target
+	// sheds down to it while another is below its own, so a join resolves by
+	// graceful handovers alone.
+	hostsByLoad := make([]string, 0, len(live))
+	for h := range live {
+		hostsByLoad = append(hostsByLoad, h)
+	}
+	sort.Slice(hostsByLoad, func(i, j int) bool {
+		a, b := hostsByLoad[i], hostsByLoad[j]
+		if counts[a] != counts[b] {
+			return counts[a] > counts[b]
+		}
+		return a < b
+	})
+	target := map[string]int{}
+	for rank, h := range hostsByLoad {
+		target[h] = floor
+		if rank < len(v.partitions)-floor*len(live) {
+			target[h] = ceil
+		}
+	}
 	var pl plan
-	if mine > ceil {
-		pl.shed = mineIDs[ceil:] // the highest ids: deterministic
+	needy := false
+	for h := range live {
+		if h != v.self && counts[h] < target[h] {
+			needy = true
+		}
+	}
+	if mine > ceil || (mine > target[v.self] && needy) {
+		pl.shed = mineIDs[target[v.self]:] // the highest ids: deterministic
 		return pl
 	}
 	if len(free) > 0 && mine < ceil {
@@ -94,8 +125,8 @@ func planCycle(v view) plan {
 			return pl
 		}
 	}
-	if mine >= ceil {
-		return pl
+	if mine >= ceil || len(free) > 0 {
+		return pl // never steal while something is free
 	}
 	victim, most := "", -1
 	hosts := make([]string, 0, len(counts))

@@ -92,9 +92,12 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 	if o.BalanceInterval <= 0 {
 		o.BalanceInterval = store.RenewInterval()
 	}
-	if o.BalanceInterval >= store.LeaseDuration() {
-		return nil, fmt.Errorf("%w: BalanceInterval %v must be shorter than the lease duration %v",
-			blobstore.ErrInvalidArgument, o.BalanceInterval, store.LeaseDuration())
+	// A renewal is skipped when a write landed within the renew interval, and
+	// renewals run once per cycle: the gap between two writes to a lease can
+	// reach RenewInterval + BalanceInterval, which must stay inside the lease.
+	if o.BalanceInterval+store.RenewInterval() >= store.LeaseDuration() {
+		return nil, fmt.Errorf("%w: BalanceInterval %v + the store's RenewInterval %v must be shorter than its lease duration %v, or healthy leases lapse",
+			blobstore.ErrInvalidArgument, o.BalanceInterval, store.RenewInterval(), store.LeaseDuration())
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 100
@@ -107,6 +110,12 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 	}
 	return &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
 		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}}, nil
+}
+
+// opContext bounds one store call by the renew interval, so a hung request
+// never holds up renewals and loss detection for the other partitions.
+func (h *Host) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, h.store.RenewInterval())
 }
 
 // Name returns the host's name (its store's owner name).
@@ -168,16 +177,37 @@ func (h *Host) start(ctx context.Context) error {
 	if err := h.store.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
-	parts, err := h.src.Partitions(ctx)
+	if err := h.refreshPartitions(ctx, nil); err != nil {
+		lctx, cancel := h.opContext(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = h.store.Leave(lctx) // not part of the group after all
+		return err
+	}
+	return nil
+}
+
+// refreshPartitions reads the source's partitions and creates the record of
+// each one the store lacks (a stream that grew, a record an operator
+// deleted). stored holds the partitions with a record; nil means unknown.
+func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) error {
+	lctx, cancel := h.opContext(ctx)
+	parts, err := h.src.Partitions(lctx)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("processor: listing partitions: %w", err)
 	}
+	slices.Sort(parts)
 	for _, id := range parts {
-		if _, err := h.store.CreateLeaseIfNotExists(ctx, id); err != nil {
+		if stored != nil && stored[id] {
+			continue
+		}
+		cctx, cancel := h.opContext(ctx)
+		_, err := h.store.CreateLeaseIfNotExists(cctx, id)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("processor: %w", err)
 		}
 	}
-	slices.Sort(parts)
 	h.mu.Lock()
 	h.partitions = parts
 	h.mu.Unlock()
@@ -185,29 +215,37 @@ func (h *Host) start(ctx context.Context) error {
 }
 
 // cycle heartbeats, renews and flushes what the host owns, then rebalances.
+// Every store call is bounded by opContext.
 func (h *Host) cycle(ctx context.Context) {
-	h.stats.cycles.Add(1)
-	if err := h.store.Heartbeat(ctx); err != nil {
+	n := h.stats.cycles.Add(1)
+	hctx, cancel := h.opContext(ctx)
+	if err := h.store.Heartbeat(hctx); err != nil {
 		h.log.Warn("heartbeat failed", "err", err)
 	}
+	cancel()
+	// Flush and renew every partition at once: each is bounded by
+	// opContext, so however many requests hang, the cycle takes one timeout.
+	var wg sync.WaitGroup
 	for _, w := range h.snapshot() {
-		if err := w.p.flushIfDue(ctx); err != nil && !errors.Is(err, blobstore.ErrLeaseLost) {
-			h.log.Warn("checkpoint flush failed", "partition", w.p.ID, "err", err)
+		if w.p.ctx.Err() != nil {
+			continue // already stopping
 		}
-		switch err := h.store.Renew(ctx, w.p.lease); {
-		case errors.Is(err, blobstore.ErrLeaseLost):
-			w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
-		case err != nil:
-			h.log.Warn("renew failed", "partition", w.p.ID, "err", err)
-		}
+		wg.Go(func() { h.keep(ctx, w) })
 	}
+	wg.Wait()
 	pl, err := h.plan(ctx)
 	if err != nil {
 		h.log.Warn("balancing skipped", "err", err)
 		return
 	}
+	if n <= 2 {
+		// A newcomer's presence is not yet seen by its peers, who shed to it
+		// in their next cycle: stealing now would take by force what they
+		// are about to hand over gracefully.
+		pl.steal = ""
+	}
 	for _, id := range pl.shed {
-		if w := h.worker(id); w != nil {
+		if w := h.worker(id); w != nil && w.p.ctx.Err() == nil {
 			h.stats.shed.Add(1)
 			w.p.cancel(errRebalance)
 		}
@@ -217,7 +255,9 @@ func (h *Host) cycle(ctx context.Context) {
 		if taken >= pl.limit || ctx.Err() != nil {
 			break
 		}
-		l, err := h.store.Acquire(ctx, id)
+		actx, cancel := h.opContext(ctx)
+		l, err := h.store.Acquire(actx, id)
+		cancel()
 		if err != nil {
 			if !errors.Is(err, blobstore.ErrLeaseHeld) {
 				h.log.Warn("claim failed", "partition", id, "err", err)
@@ -229,7 +269,9 @@ func (h *Host) cycle(ctx context.Context) {
 		h.startWorker(ctx, l)
 	}
 	if pl.steal != "" && ctx.Err() == nil {
-		l, err := h.store.Steal(ctx, pl.steal)
+		sctx, cancel := h.opContext(ctx)
+		l, err := h.store.Steal(sctx, pl.steal)
+		cancel()
 		if err != nil {
 			h.log.Info("steal failed", "partition", pl.steal, "err", err)
 			return
@@ -239,15 +281,51 @@ func (h *Host) cycle(ctx context.Context) {
 	}
 }
 
-// plan reads the group's state and applies the balancing rule to it.
+// keep flushes a partition's due checkpoint and renews its lease, and stops
+// its processor if the lease is lost or lapsed.
+func (h *Host) keep(ctx context.Context, w *worker) {
+	if err := w.p.flushIfDue(ctx); err != nil && !errors.Is(err, blobstore.ErrLeaseLost) {
+		h.log.Warn("checkpoint flush failed", "partition", w.p.ID, "err", err)
+	}
+	rctx, cancel := h.opContext(ctx)
+	err := h.store.Renew(rctx, w.p.lease)
+	cancel()
+	switch {
+	case errors.Is(err, blobstore.ErrLeaseLost):
+		w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+	case err != nil:
+		h.log.Warn("renew failed", "partition", w.p.ID, "err", err)
+	}
+	// Rule 5: not written within the lease duration, stop acting.
+	if !h.store.Holds(w.p.lease) {
+		w.p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
+	}
+}
+
+// plan reads the group's state, creates the records of partitions the
+// source has but the store lacks, and applies the balancing rule. The
+// partition count comes from the store, which every host sees alike; only
+// partitions the local source knows are claimed.
 func (h *Host) plan(ctx context.Context) (plan, error) {
-	hosts, err := h.store.ListHosts(ctx)
+	lctx, cancel := h.opContext(ctx)
+	defer cancel()
+	hosts, err := h.store.ListHosts(lctx)
 	if err != nil {
 		return plan{}, err
 	}
-	leases, err := h.store.ListLeases(ctx)
+	leases, corrupt, err := h.store.ListLeasesSkippingCorrupt(lctx)
 	if err != nil {
 		return plan{}, err
+	}
+	for _, c := range corrupt {
+		h.log.Warn("unreadable record left out of balancing", "key", c.Key, "reason", c.Reason)
+	}
+	stored := make(map[string]bool, len(leases))
+	for _, l := range leases {
+		stored[l.PartitionID] = true
+	}
+	if err := h.refreshPartitions(ctx, stored); err != nil {
+		h.log.Warn("partition refresh failed", "err", err)
 	}
 	h.mu.Lock()
 	known := h.partitions
@@ -263,9 +341,6 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		}
 	}
 	for _, l := range leases {
-		if _, ok := slices.BinarySearch(known, l.PartitionID); !ok {
-			continue // not a partition of this source
-		}
 		v.partitions = append(v.partitions, l.PartitionID)
 		switch {
 		case mine[l.PartitionID]:
@@ -277,7 +352,16 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 			v.owner[l.PartitionID] = l.Owner
 		}
 	}
-	return planCycle(v), nil
+	pl := planCycle(v)
+	// Claim and steal only what the local source can read.
+	pl.claim = slices.DeleteFunc(pl.claim, func(id string) bool {
+		_, ok := slices.BinarySearch(known, id)
+		return !ok
+	})
+	if _, ok := slices.BinarySearch(known, pl.steal); !ok {
+		pl.steal = ""
+	}
+	return pl, nil
 }
 
 func (h *Host) worker(id string) *worker {
@@ -346,14 +430,17 @@ func (h *Host) runWorker(w *worker) {
 	case errors.Is(cause, blobstore.ErrLeaseLost):
 		h.stats.lost.Add(1)
 		h.log.Info("partition lost", "partition", p.ID, "epoch", p.Epoch, "err", cause)
+		p.close()
 		_ = proc.Close(ctx, p, LeaseLost)
+		h.store.Forget(p.lease)
 	case errors.Is(cause, errOpen):
+		p.close()
 		_ = proc.Close(ctx, p, OpenFailed)
 		h.release(ctx, p)
 	default: // shutdown or rebalance: a graceful handover
 		if err := p.Flush(ctx); err != nil {
 			h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
-			_ = proc.Close(ctx, p, LeaseLost)
+			h.abandon(ctx, p, proc)
 			return
 		}
 		reason := Shutdown
@@ -361,6 +448,14 @@ func (h *Host) runWorker(w *worker) {
 			reason = Rebalanced
 		}
 		_ = proc.Close(ctx, p, reason)
+		// Close may mark what it finished: flush once more, then hand over.
+		err := p.Flush(ctx)
+		p.close()
+		if err != nil {
+			h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
+			h.store.Forget(p.lease)
+			return
+		}
 		h.release(ctx, p)
 	}
 }
@@ -382,15 +477,35 @@ func (h *Host) process(p *Partition, proc Processor) {
 			}
 			continue
 		}
+		if p.ctx.Err() != nil {
+			break
+		}
+		if !h.store.Holds(p.lease) {
+			// Rule 5: not written within the lease duration; another host
+			// may have taken over. No more work under this lease.
+			p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
+			break
+		}
 		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
 			h.log.Warn("process failed", "partition", p.ID, "err", err)
 		}
 	}
 }
 
+// abandon ends a partition whose handover cannot be written: its processor is
+// told the lease is lost, and the store forgets the lease, so it expires for
+// the others and a re-acquisition here gets a new epoch.
+func (h *Host) abandon(ctx context.Context, p *Partition, proc Processor) {
+	h.stats.lost.Add(1)
+	p.close()
+	_ = proc.Close(ctx, p, LeaseLost)
+	h.store.Forget(p.lease)
+}
+
 func (h *Host) release(ctx context.Context, p *Partition) {
 	if err := h.store.Release(ctx, p.lease); err != nil {
 		h.log.Warn("release failed", "partition", p.ID, "err", err)
+		h.store.Forget(p.lease)
 		return
 	}
 	h.stats.released.Add(1)
@@ -407,15 +522,17 @@ func (h *Host) stop(graceful bool) {
 	for _, w := range ws {
 		w.p.cancel(cause)
 	}
-	for _, w := range ws {
-		<-w.done
-	}
 	if graceful {
+		// Leave first: the others count this host through its leases until
+		// each is released, and not a moment longer.
 		ctx, cancel := context.WithTimeout(context.Background(), h.store.LeaseDuration())
 		defer cancel()
 		if err := h.store.Leave(ctx); err != nil {
 			h.log.Warn("leave failed", "err", err)
 		}
+	}
+	for _, w := range ws {
+		<-w.done
 	}
 }
 

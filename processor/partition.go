@@ -97,10 +97,18 @@ type Partition struct {
 	cancel context.CancelCauseFunc
 
 	mu        sync.Mutex
+	closed    bool                 // Close has returned: nothing more is written
 	marked    blobstore.Checkpoint // latest progress marked by the processor
 	written   blobstore.Checkpoint // latest progress stored
 	pending   int                  // events marked since the last write
 	lastWrite time.Time            // host clock
+}
+
+// close marks the handle closed: its checkpoints are refused from now on.
+func (p *Partition) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 }
 
 // Done is closed when the host stops processing the partition.
@@ -138,9 +146,13 @@ func (p *Partition) Flush(ctx context.Context) error {
 	return p.writeLocked(ctx)
 }
 
-// flushIfDue writes pending progress older than the policy's interval.
+// flushIfDue writes pending progress older than the policy's interval. It
+// skips a partition whose processor is writing right now (that write renews
+// it anyway), so one slow write never holds up the cycle.
 func (p *Partition) flushIfDue(ctx context.Context) error {
-	p.mu.Lock()
+	if !p.mu.TryLock() {
+		return nil
+	}
 	defer p.mu.Unlock()
 	iv := p.host.opts.Checkpoint.EveryInterval
 	if p.pending == 0 || iv <= 0 || p.host.clock.Now().Sub(p.lastWrite) < iv {
@@ -150,13 +162,18 @@ func (p *Partition) flushIfDue(ctx context.Context) error {
 }
 
 func (p *Partition) writeLocked(ctx context.Context) error {
-	if p.pending == 0 {
-		return nil
+	if p.closed {
+		return fmt.Errorf("%w: partition %s was closed", blobstore.ErrLeaseLost, p.ID)
 	}
 	if err := context.Cause(p.ctx); errors.Is(err, blobstore.ErrLeaseLost) {
 		return err
 	}
+	if p.pending == 0 {
+		return nil
+	}
 	start := p.host.clock.Now()
+	ctx, cancel := p.host.opContext(ctx)
+	defer cancel()
 	err := p.host.store.UpdateCheckpoint(ctx, p.lease, p.marked)
 	if err != nil {
 		if errors.Is(err, blobstore.ErrLeaseLost) {

@@ -92,9 +92,23 @@ type Summary struct {
 	HandoffMissing  bool
 }
 
-// OK reports whether every invariant held.
+// pollSlack is how late the observer can see a takeover: its polling period
+// plus a listing.
+const pollSlack = 250 * time.Millisecond
+
+// FailoverOK reports whether the killed host's partitions were taken over
+// within the bound.
+func (s Summary) FailoverOK() bool {
+	return !s.FailoverMissing && s.Failover <= s.FailoverBound+pollSlack
+}
+
+// HandoffOK reports whether the stopped host's partitions were taken over
+// within the bound.
+func (s Summary) HandoffOK() bool { return !s.HandoffMissing && s.Handoff <= s.HandoffBound+pollSlack }
+
+// OK reports whether every invariant held and every bound was met.
 func (s Summary) OK() bool {
-	return len(s.Violations) == 0 && s.Missed == 0 && !s.FailoverMissing && !s.HandoffMissing
+	return len(s.Violations) == 0 && s.Missed == 0 && s.FailoverOK() && s.HandoffOK()
 }
 
 // Run runs the demo and writes its live view and summary to cfg.Out.
@@ -186,6 +200,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	produceUntil := cfg.Duration * 85 / 100
 	var killedSet, stoppedSet []string
 	var killedAt, stoppedAt time.Time
+	var isKilled, isStopped, failoverDone, handoffDone bool
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	draw := newDrawer(cfg.Out, cfg.Live)
@@ -202,8 +217,9 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		if err := r.poll(ctx); err != nil {
 			r.log.violate("observer: %v", err)
 		}
-		if killedSet == nil && elapsed >= killAt {
+		if !isKilled && elapsed >= killAt {
 			h := killed
+			isKilled = true
 			killedSet = r.view.ownedBy(h.store.Owner())
 			killedAt = time.Now()
 			h.cancel(processor.ErrAbandon)
@@ -213,17 +229,18 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			h.state = "killed"
 			sum.KilledHost = h.letter
 		}
-		if killedSet != nil && sum.Failover == 0 && r.view.allTakenFrom(killedSet, killed.store.Owner()) {
-			sum.Failover = time.Since(killedAt)
+		if isKilled && !failoverDone && r.view.allTakenFrom(killedSet, killed.store.Owner()) {
+			sum.Failover, failoverDone = time.Since(killedAt), true
 		}
-		if !joined && elapsed >= joinAt && sum.Failover > 0 {
+		if !joined && elapsed >= joinAt && failoverDone {
 			if err := r.startHost(ctx, joiner); err != nil {
 				r.log.violate("host %s could not join: %v", joiner, err)
 			}
 			joined = true
 		}
-		if stoppedSet == nil && elapsed >= stopAt {
+		if !isStopped && elapsed >= stopAt {
 			h := stopped
+			isStopped = true
 			stoppedSet = h.host.Owned()
 			stoppedAt = time.Now()
 			h.cancel(nil)
@@ -233,8 +250,8 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			h.state = "stopped"
 			sum.StoppedHost = h.letter
 		}
-		if stoppedSet != nil && sum.Handoff == 0 && r.view.allTakenFrom(stoppedSet, stopped.store.Owner()) {
-			sum.Handoff = time.Since(stoppedAt)
+		if isStopped && !handoffDone && r.view.allTakenFrom(stoppedSet, stopped.store.Owner()) {
+			sum.Handoff, handoffDone = time.Since(stoppedAt), true
 		}
 		if elapsed >= produceUntil {
 			stopProducing()
@@ -265,8 +282,8 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		sum.Shed += st.Shed
 		sum.Checkpoints += st.Checkpoints
 	}
-	sum.FailoverMissing = sum.Failover == 0
-	sum.HandoffMissing = sum.Handoff == 0
+	sum.FailoverMissing = !failoverDone
+	sum.HandoffMissing = !handoffDone
 	r.finalChecks(ctx, &sum)
 	return sum, nil
 }

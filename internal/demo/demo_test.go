@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,43 @@ func TestRedact(t *testing.T) {
 	got := redact("s3://AKIA:secret@bucket?endpoint=http://x&secret_access_key=y")
 	if strings.Contains(got, "secret") || strings.Contains(got, "AKIA") {
 		t.Fatalf("redact leaked: %s", got)
+	}
+}
+
+// A host to be killed that owns nothing (fewer partitions than hosts) must not
+// hang the demo.
+func TestDemoKilledHostOwnsNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Config{Hosts: 5, Partitions: 1, Duration: 4 * time.Second, EventsPerSec: 50,
+			LeaseDuration: 500 * time.Millisecond, RenewInterval: 100 * time.Millisecond, Out: io.Discard})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a 4s demo still running after 30s")
+	}
+}
+
+// Missing a failover or handoff bound fails the run.
+func TestSummaryOKChecksTheBounds(t *testing.T) {
+	ok := Summary{Failover: time.Second, FailoverBound: 5 * time.Second, Handoff: time.Second, HandoffBound: 2 * time.Second}
+	if !ok.OK() {
+		t.Fatal("a summary within its bounds is not OK")
+	}
+	for _, s := range []Summary{
+		{Failover: time.Minute, FailoverBound: 5 * time.Second, Handoff: time.Second, HandoffBound: 2 * time.Second},
+		{Failover: time.Second, FailoverBound: 5 * time.Second, Handoff: time.Minute, HandoffBound: 2 * time.Second},
+		{FailoverMissing: true, FailoverBound: 5 * time.Second, HandoffBound: 2 * time.Second},
+	} {
+		if s.OK() {
+			t.Errorf("%+v reports OK", s)
+		}
 	}
 }

@@ -130,6 +130,8 @@ func Print(w io.Writer, s Summary) {
 	fmt.Fprintf(w, "    %s checkpoints never went backwards\n", check(!hasViolation(s, "went back")))
 	fmt.Fprintf(w, "    %s every event processed at least once (%d missed)\n", check(s.Missed == 0), s.Missed)
 	fmt.Fprintf(w, "    %s every partition released with its last event checkpointed\n", check(!hasViolation(s, "still owned", "final checkpoint")))
+	fmt.Fprintf(w, "    %s failover within its bound (the observer polls every 100ms)\n", check(s.FailoverOK()))
+	fmt.Fprintf(w, "    %s graceful handoff within its bound\n", check(s.HandoffOK()))
 	for _, v := range s.Violations {
 		fmt.Fprintf(w, "  violation: %s\n", v)
 	}
