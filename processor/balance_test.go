@@ -101,8 +101,8 @@ func TestBalanceConvergesAndStays(t *testing.T) {
 	}
 }
 
-// Hosts joining one per cycle converge too, by shedding rather than stealing,
-// and then stay put.
+// Hosts joining one per cycle converge too, by graceful handovers alone (no
+// steal), and then stay put.
 func TestStaggeredJoinsConverge(t *testing.T) {
 	for hosts := 2; hosts <= 9; hosts++ {
 		t.Run(fmt.Sprintf("%d hosts", hosts), func(t *testing.T) {
@@ -127,6 +127,9 @@ func TestStaggeredJoinsConverge(t *testing.T) {
 			if !g.balanced() {
 				per, _ := g.counts()
 				t.Fatalf("unbalanced again: %v", per)
+			}
+			if steals != 0 {
+				t.Fatalf("joins took %d partitions by force; the loaded hosts should have handed them over", steals)
 			}
 			per, _ := g.counts()
 			t.Logf("%d hosts joining one per cycle: %v after %d more rounds; %d handed over gracefully, %d stolen", hosts, per, rounds, shed, steals)

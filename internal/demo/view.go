@@ -117,7 +117,7 @@ func Print(w io.Writer, s Summary) {
 	if s.HandoffMissing {
 		fmt.Fprintf(w, "  handoff       host %s stopped: its partitions were NOT all taken over\n", s.StoppedHost)
 	} else {
-		fmt.Fprintf(w, "  handoff       host %s stopped gracefully: all its partitions owned again after %v (one cycle: %v)\n",
+		fmt.Fprintf(w, "  handoff       host %s stopped gracefully: all its partitions owned again after %v (bound: one cycle = %v)\n",
 			s.StoppedHost, s.Handoff.Round(time.Millisecond), s.HandoffBound)
 	}
 	fmt.Fprintf(w, "  balance       %s at the end (max-min = %d); %d handed over gracefully, %d stolen\n",
