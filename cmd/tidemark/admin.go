@@ -70,7 +70,11 @@ provider's tools first.`,
 					created++
 				}
 				if len(ids) > 0 {
-					fmt.Fprintf(w, "Created %d of %d partitions (the others existed).\n", created, len(ids))
+					if created == len(ids) {
+						fmt.Fprintf(w, "Created %d partitions.\n", created)
+					} else {
+						fmt.Fprintf(w, "Created %d of %d partitions (the others existed).\n", created, len(ids))
+					}
 				}
 				return nil
 			})

@@ -407,6 +407,14 @@ func TestErrorsNameTheirCause(t *testing.T) {
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret-value-never-printed")
+	t.Run("ls lists the readable partitions beside the corrupt one", func(t *testing.T) {
+		r := tidemark(ctx, t, "ls", "--store", u)
+		for _, want := range []string{"\n0 ", "\n2 ", "corrupt"} {
+			if !strings.Contains("\n"+r.stdout, want) {
+				t.Errorf("ls stdout lacks %q:\n%s", want, r.stdout)
+			}
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()

@@ -26,6 +26,25 @@ type leaseJSON struct {
 	Updated time.Time `json:"updated"`
 	// UnchangedForSeconds is watch's own observation (absent from ls/get).
 	UnchangedForSeconds *float64 `json:"unchanged_for_seconds,omitempty"`
+	// Error says why a record could not be read (state "corrupt").
+	Error string `json:"error,omitempty"`
+}
+
+// corruptRows turns unreadable records into rows naming them, and the error
+// ls exits with after listing everything else.
+func corruptRows(s *blobstore.Store, corrupt []*blobstore.CorruptRecordError) ([]leaseJSON, error) {
+	if len(corrupt) == 0 {
+		return nil, nil
+	}
+	rows := make([]leaseJSON, 0, len(corrupt))
+	keys := make([]string, 0, len(corrupt))
+	for _, c := range corrupt {
+		id := strings.TrimSuffix(strings.TrimPrefix(c.Key, s.Prefix()), ".json")
+		rows = append(rows, leaseJSON{Partition: id, State: "corrupt", Error: c.Reason})
+		keys = append(keys, c.Key)
+	}
+	return rows, fmt.Errorf("%w: %d unreadable record(s), listed as corrupt: %s",
+		blobstore.ErrCorrupt, len(corrupt), strings.Join(keys, ", "))
 }
 
 func leaseToJSON(l blobstore.Lease) leaseJSON {
@@ -45,7 +64,9 @@ checkpoint.
 
 Columns:
   OWNER              the host holding the lease; <none> when free
-  STATE              held (the record names an owner) or free
+  STATE              held (the record names an owner), free, or corrupt (the
+                     record cannot be read: listed, named, and never touched;
+                     ls then exits 1)
   EPOCH              grows on every change of owner and every forced edit
   OFFSET, SEQUENCE   the checkpoint; <none> when the partition has none
   AGE(WRITER-CLOCK)  time since the last write, by the WRITER's wall clock
@@ -72,20 +93,24 @@ func newLsCmd() *cobra.Command {
 				return err
 			}
 			return withStore(cmd, nil, func(ctx context.Context, s *blobstore.Store) error {
-				leases, err := s.ListLeases(ctx)
+				leases, corrupt, err := s.ListLeasesSkippingCorrupt(ctx)
 				if err != nil {
 					return err
 				}
 				sortLeases(leases)
+				bad, corruptErr := corruptRows(s, corrupt)
 				w := cmd.OutOrStdout()
 				if *output == outputJSON {
-					out := make([]leaseJSON, 0, len(leases))
+					out := make([]leaseJSON, 0, len(leases)+len(bad))
 					for _, l := range leases {
 						out = append(out, leaseToJSON(l))
 					}
-					return writeJSON(w, out)
+					if err := writeJSON(w, append(out, bad...)); err != nil {
+						return err
+					}
+					return corruptErr
 				}
-				if len(leases) == 0 {
+				if len(leases)+len(bad) == 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "No partitions in %s.\n", displayURL(cmd))
 					return nil
 				}
@@ -96,7 +121,13 @@ func newLsCmd() *cobra.Command {
 					row(tw, l.PartitionID, orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
 						offsetCell(l.Checkpoint), sequenceCell(l.Checkpoint), writerAge(l, now))
 				}
-				return tw.Flush()
+				for _, b := range bad {
+					row(tw, b.Partition, "?", "corrupt", "?", "?", "?", "?")
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				return corruptErr
 			})
 		},
 	}
