@@ -346,7 +346,7 @@ func TestReleaseRmInit(t *testing.T) {
 	u := newFileStoreURL(t)
 
 	r := mustRun(ctx, t, "init", "--store", u, "--partitions", "3", "extra")
-	if !strings.Contains(r.stdout, "Created store") || !strings.Contains(r.stdout, "Created 4 of 4 partitions") {
+	if !strings.Contains(r.stdout, "Created store") || !strings.Contains(r.stdout, "Created 4 partitions.") {
 		t.Errorf("init:\n%s", r.stdout)
 	}
 	r = mustRun(ctx, t, "init", "--store", u, "--partitions", "4")
