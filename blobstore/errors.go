@@ -48,9 +48,24 @@ var (
 	// ErrPermission: the provider refused the credentials.
 	ErrPermission = errors.New("tidemark: permission denied")
 
-	// ErrUnavailable: the provider could not be reached or did not answer, and
-	// the outcome of the operation could not be established by reading back.
+	// ErrUnavailable: the provider could not be reached or did not answer.
+	// Nothing was written by the call, unless the error also matches
+	// ErrOutcomeUnknown (a write was sent and may have landed).
 	ErrUnavailable = errors.New("tidemark: store unavailable")
+
+	// ErrOutcomeUnknown: a write was sent and the Store cannot tell whether it
+	// landed: its response was lost (or an SDK retry met a failed
+	// precondition) and the read-back could not settle it, because it failed
+	// or because another host has written since. The change may be stored or
+	// not. The Store reads before its next write to the partition, so calling
+	// again is safe: a checkpoint is rewritten, or refused with ErrLeaseLost
+	// if the lease has moved on; an Acquire adopts its own acquisition if it
+	// landed. It is never a refusal: ErrLeaseLost and ErrLeaseHeld mean
+	// nothing was written.
+	//
+	// It is a kind of unavailability: an error that matches it also matches
+	// ErrUnavailable, so code that retries on ErrUnavailable needs no change.
+	ErrOutcomeUnknown error = outcomeUnknown{}
 
 	// ErrInvalidURL: the store URL is malformed, names an unknown scheme, or
 	// carries a parameter the provider does not accept.
@@ -59,6 +74,14 @@ var (
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("tidemark: store closed")
 )
+
+// outcomeUnknown is ErrOutcomeUnknown's type: it also matches ErrUnavailable.
+type outcomeUnknown struct{}
+
+func (outcomeUnknown) Error() string { return "tidemark: write outcome unknown" }
+
+// Is reports whether target is ErrUnavailable.
+func (outcomeUnknown) Is(target error) bool { return target == ErrUnavailable }
 
 // CorruptRecordError describes a record that could not be used. It matches
 // ErrCorrupt with errors.Is.
@@ -108,7 +131,7 @@ func wrapDriverErr(op, key string, err error) error {
 func isOurs(err error) bool {
 	for _, s := range []error{ErrStoreNotFound, ErrPartitionNotFound, ErrLeaseHeld, ErrLeaseLost,
 		ErrInvalidPartitionID, ErrInvalidArgument, ErrCorrupt, ErrPermission, ErrUnavailable,
-		ErrInvalidURL, ErrClosed} {
+		ErrOutcomeUnknown, ErrInvalidURL, ErrClosed} {
 		if errors.Is(err, s) {
 			return true
 		}

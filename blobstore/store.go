@@ -272,9 +272,9 @@ func (s *Store) readRaw(ctx context.Context, id string) (rec record, version str
 	return rec, version, version != "", nil
 }
 
-// errWriteRefused is returned by commit when the object did not hold the
-// expected version and the read-back shows a write that is not ours. cur and
-// curVersion describe what is there now (exists false: nothing is).
+// errWriteRefused is returned by commit when the write certainly did not land
+// and cannot land later: another write got there first. cur and curVersion
+// describe what is there now (exists false: nothing is).
 type errWriteRefused struct {
 	cur        record
 	curVersion string
@@ -289,24 +289,42 @@ const maxAttempts = 4
 
 // commit is the one way a record is written: a single conditional write of
 // next (create-only when ifVersion is CreateOnly, else compare-and-swap on
-// ifVersion). next's counter must exceed every earlier one at the key, so its
-// bytes are unique and commit can recognise its own write by them.
+// ifVersion). next's counter must be exactly one more than the counter of the
+// record at ifVersion (1 for a create), so every write's bytes are unique and
+// the counters along a key's history grow one by one.
 //
-// When the write fails for any reason other than a missing bucket or refused
-// credentials, commit reads the object back: if it holds exactly next's
-// bytes, the write landed (its response was lost, or an SDK retry of it met
-// its own success as a failed precondition) and commit returns the version it
-// read. If the object still holds the expected version, nothing landed and
-// the write is retried (bounded). Otherwise the write lost to another writer:
-// commit returns *errWriteRefused with what it read.
+// commit reports a refusal (*errWriteRefused) only when it knows the write did
+// not land and never will:
+//   - the driver refused the condition (ErrPrecondition is definite by the
+//     driver contract) and no earlier attempt of this commit may have landed;
+//     or
+//   - the object now holds another record with a counter at most next's:
+//     that record was written on top of ifVersion, or before it, so next's
+//     compare-and-swap can never succeed, and a history that contained next
+//     would show a larger counter.
+//
+// When a write fails for any other reason (a lost response, a timeout, a 5xx)
+// commit reads the object back: if it holds exactly next's bytes, the write
+// landed (its response was lost) and commit returns the version it read. If
+// the object still holds ifVersion, nothing landed yet and the write is sent
+// again (bounded). Otherwise, another host has written since, and next may
+// have landed before it: the outcome is unknown (ErrOutcomeUnknown), never a
+// refusal.
 func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion string) (string, error) {
 	key := s.key(id)
 	data := encodeRecord(next)
+	unknown := func(format string, args ...any) error {
+		return fmt.Errorf("%w: put %q: "+format, append([]any{ErrOutcomeUnknown, key}, args...)...)
+	}
+	// sent is true once an attempt failed in a way that does not prove it
+	// was not applied: from then on, a failed precondition may be the echo
+	// of our own earlier success.
+	sent := false
 	var lastErr error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, time.Duration(attempt*attempt)*20*time.Millisecond); err != nil {
-				return "", fmt.Errorf("%w: put %q: outcome unknown: %w", ErrUnavailable, key, lastErr)
+				return "", unknown("%w (gave up waiting to retry: %w)", lastErr, err)
 			}
 		}
 		v, err := s.bkt.Put(ctx, key, data, ifVersion)
@@ -314,22 +332,35 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 			return v, nil
 		}
 		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
+			if sent {
+				return "", unknown("%w", wrapDriverErr("put", key, err))
+			}
 			return "", wrapDriverErr("put", key, err)
 		}
 		lastErr = err
+		refusedNow := errors.Is(err, driver.ErrPrecondition) && !sent
+		conflict := errors.Is(err, driver.ErrConflict) // not applied, by contract
 		// Read back with a fresh context if ours expired: the question
 		// "did it land?" must be answered before we report anything.
 		rctx, cancel := readBackContext(ctx)
 		obj, gerr := s.bkt.Get(rctx, key)
 		cancel()
-		switch {
-		case errors.Is(gerr, driver.ErrNotFound):
-			if ifVersion == driver.CreateOnly && !errors.Is(err, driver.ErrPrecondition) {
+		if errors.Is(gerr, driver.ErrNotFound) {
+			switch {
+			case refusedNow:
+				return "", &errWriteRefused{}
+			case ifVersion == driver.CreateOnly && !errors.Is(err, driver.ErrPrecondition):
+				sent = sent || !conflict
 				continue // nothing there yet: the create did not land; retry
 			}
-			return "", &errWriteRefused{}
-		case gerr != nil:
-			return "", fmt.Errorf("%w: put %q: outcome unknown (%w), read-back failed: %w", ErrUnavailable, key, err, gerr)
+			// Gone: our write may have landed before a store deletion.
+			return "", unknown("%w; the object is gone now", err)
+		}
+		if gerr != nil {
+			if refusedNow {
+				return "", &errWriteRefused{}
+			}
+			return "", unknown("%w; the read-back failed: %w", err, gerr)
 		}
 		if bytes.Equal(obj.Data, data) {
 			// Exactly the bytes we meant to store are there: our write
@@ -338,14 +369,21 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 			// counter. And bytes never repeat: the counter only grows.)
 			return obj.Version, nil
 		}
-		cur, derr := decodeRecord(key, id, obj.Data)
 		if obj.Version == ifVersion && !errors.Is(err, driver.ErrPrecondition) {
-			continue // unchanged: our write did not land; retry
+			sent = sent || !conflict
+			continue // unchanged: our write has not landed; retry
 		}
+		cur, derr := decodeRecord(key, id, obj.Data)
 		if derr != nil {
 			return "", derr
 		}
-		return "", &errWriteRefused{cur: cur, curVersion: obj.Version, exists: true}
+		if refusedNow || cur.Counter <= next.Counter {
+			return "", &errWriteRefused{cur: cur, curVersion: obj.Version, exists: true}
+		}
+		return "", unknown("%w; another write (counter %d, ours %d) has landed since, so ours may have landed before it", err, cur.Counter, next.Counter)
+	}
+	if sent {
+		return "", unknown("gave up after %d attempts: %w", maxAttempts, lastErr)
 	}
 	return "", fmt.Errorf("%w: put %q: gave up after %d attempts: %w", ErrUnavailable, key, maxAttempts, lastErr)
 }

@@ -133,6 +133,13 @@ type env struct {
 	n      atomic.Int32
 }
 
+// sub is a fresh world for subtest t: the same harness and context, a prefix
+// and a clock of its own.
+func (e *env) sub(t *testing.T) *env {
+	return &env{t: t, ctx: e.ctx, h: e.h, prefix: uniquePrefix(t),
+		clock: clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+}
+
 // opened is a Store with the instrumented driver beneath it.
 type opened struct {
 	*blobstore.Store
@@ -253,6 +260,9 @@ type instrumented struct {
 
 	mu    sync.Mutex
 	fault func(op, key string) fault // nil: no faults
+	// applied runs after a write that a fault lets land, before the fault
+	// fails it: another host's write goes there.
+	applied func()
 }
 
 // fault is what instrumented does to one request.
@@ -269,8 +279,25 @@ var errInjected = errors.New("injected fault: connection reset by peer")
 
 func (b *instrumented) setFault(f func(op, key string) fault) {
 	b.mu.Lock()
-	b.fault = f
+	b.fault, b.applied = f, nil
 	b.mu.Unlock()
+}
+
+// setFaultThen is setFault with then run after each faulted write lands and
+// before its failure is returned.
+func (b *instrumented) setFaultThen(f func(op, key string) fault, then func()) {
+	b.mu.Lock()
+	b.fault, b.applied = f, then
+	b.mu.Unlock()
+}
+
+func (b *instrumented) afterApply() {
+	b.mu.Lock()
+	f := b.applied
+	b.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // faultFor asks the fault function about one request. It is called without
@@ -315,12 +342,14 @@ func (b *instrumented) Put(ctx context.Context, key string, data []byte, ifVersi
 		if _, err := b.Bucket.Put(ctx, key, data, ifVersion); err != nil {
 			return "", err
 		}
+		b.afterApply()
 		return "", errInjected
 	case applyThenEcho412:
 		if _, err := b.Bucket.Put(ctx, key, data, ifVersion); err != nil {
 			return "", err
 		}
-		return "", fmt.Errorf("injected retry echo: %w", driver.ErrPrecondition)
+		b.afterApply()
+		return "", fmt.Errorf("injected retry echo: %w", driver.ErrRetriedPrecondition)
 	}
 	return b.Bucket.Put(ctx, key, data, ifVersion)
 }

@@ -94,6 +94,96 @@ var faultCases = []testCase{
 		noErr(t, "Steal", stole)
 		wantErr(t, "owner's write that failed while the lease was stolen", err, blobstore.ErrLeaseLost)
 	}},
+	{"LandedThenOverwrittenIsUnknown", func(t *testing.T, e *env) {
+		// The owner's write lands, its response is lost (or an SDK retry
+		// meets a failed precondition), and another host writes on top of it
+		// before the owner reads back. The owner cannot know its write
+		// landed, and must not claim it did not: a refusal (ErrLeaseLost,
+		// ErrLeaseHeld) promises that nothing was written.
+		type op struct {
+			name string
+			do   func(a opened, l blobstore.Lease) error
+			// by is another host's write on top of the owner's.
+			by func(b opened) error
+		}
+		steal := func(b opened) error { _, err := b.Steal(e.ctx, "0"); return err }
+		ops := []op{
+			{"UpdateCheckpoint", func(a opened, l blobstore.Lease) error {
+				return a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "42", SequenceNumber: 42})
+			}, steal},
+			{"Release", func(a opened, l blobstore.Lease) error { return a.Release(e.ctx, l) },
+				func(b opened) error { _, err := b.Acquire(e.ctx, "0"); return err }},
+			{"UpdateLease", func(a opened, l blobstore.Lease) error { return a.UpdateLease(e.ctx, l, "m") }, steal},
+			{"Acquire", nil, steal},
+		}
+		for _, f := range []fault{applyThenLose, applyThenEcho412} {
+			for _, o := range ops {
+				t.Run(fmt.Sprintf("%s/%d", o.name, f), func(t *testing.T) {
+					e := e.sub(t)
+					a, b := e.created(func(o *blobstore.Options) { o.Owner = "a" }), e.store(func(o *blobstore.Options) { o.Owner = "b" })
+					e.partition(a, "0")
+					var l blobstore.Lease
+					if o.do != nil {
+						l = e.acquire(a, "0")
+					}
+					var byErr error
+					a.bkt.setFaultThen(once("put", f), func() { byErr = o.by(b) })
+					var err error
+					if o.do != nil {
+						err = o.do(a, l)
+					} else {
+						_, err = a.Acquire(e.ctx, "0")
+					}
+					a.bkt.setFault(nil)
+					noErr(t, "the other host's write", byErr)
+					wantErr(t, o.name+" that landed and was overwritten before the read-back", err, blobstore.ErrOutcomeUnknown)
+					if errors.Is(err, blobstore.ErrLeaseLost) || errors.Is(err, blobstore.ErrLeaseHeld) {
+						t.Fatalf("%s: reported as a refusal although it landed: %v", o.name, err)
+					}
+					if o.name == "UpdateCheckpoint" {
+						// It did land: the thief's record carries it on.
+						got, _, _ := e.store().GetCheckpoint(e.ctx, "0")
+						if got.Offset != "42" {
+							t.Fatalf("stored checkpoint %+v, want the owner's offset 42", got)
+						}
+						// The owner reads before its next write and learns the truth.
+						wantErr(t, "the owner's next checkpoint", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "43"}), blobstore.ErrLeaseLost)
+					}
+				})
+			}
+		}
+	}},
+	{"RefusalMeansNothingWritten", func(t *testing.T, e *env) {
+		// The other side of the rule: a write refused with a definite
+		// precondition failure, or one whose read-back finds a rival at the
+		// same counter, is a refusal, and the stored record is the rival's.
+		for _, f := range []fault{none, failBeforeApply} {
+			t.Run(fmt.Sprint(f), func(t *testing.T) {
+				e := e.sub(t)
+				a, b := e.created(func(o *blobstore.Options) { o.Owner = "a" }), e.store(func(o *blobstore.Options) { o.Owner = "b" })
+				e.partition(a, "0")
+				l := e.acquire(a, "0")
+				var stolen blobstore.Lease
+				var stealErr error
+				a.bkt.setFault(func(op, _ string) fault {
+					if op == "put" && stolen.Token == "" && stealErr == nil {
+						stolen, stealErr = b.Steal(e.ctx, "0")
+						return f
+					}
+					return none
+				})
+				err := a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "9"})
+				a.bkt.setFault(nil)
+				noErr(t, "Steal", stealErr)
+				wantErr(t, "the fenced owner's checkpoint", err, blobstore.ErrLeaseLost)
+				got, _, err := e.store().GetLease(e.ctx, "0")
+				noErr(t, "GetLease", err)
+				if got.Token != stolen.Token || (got.Checkpoint != nil && got.Checkpoint.Offset == "9") {
+					t.Fatalf("stored %+v after a refusal, want the thief's record without offset 9", got)
+				}
+			})
+		}
+	}},
 	{"CheckpointRacesDeleteCheckpoint", func(t *testing.T, e *env) {
 		// Another host's DeleteCheckpoint lands between the owner's read of
 		// its version and its write: both writes carry the owner's token and

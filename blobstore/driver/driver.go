@@ -14,7 +14,8 @@
 //
 // A driver reports the conditions the Store acts on by returning errors for
 // which errors.Is reports one of the sentinels in this package: ErrNotFound,
-// ErrPrecondition, ErrBucketNotFound, ErrPermission, ErrConflict. Any other
+// ErrPrecondition, ErrBucketNotFound, ErrPermission, ErrConflict,
+// ErrRetriedPrecondition. Any other
 // error from Put means the outcome is unknown: the Store resolves it by reading
 // the object back. A driver should wrap the provider's error (fmt.Errorf with
 // %w on both) so that callers can still reach the SDK error with errors.As.
@@ -38,6 +39,11 @@ var (
 	// ErrPermission: the credentials are missing, wrong or not allowed the
 	// operation. It must never be reported as ErrNotFound.
 	ErrPermission = errors.New("permission denied")
+	// ErrRetriedPrecondition: a retry of a conditional write met a failed
+	// precondition after an earlier attempt of the same write may have been
+	// applied. The outcome is unknown: the earlier attempt may have landed
+	// and been overwritten since. It must not also wrap ErrPrecondition.
+	ErrRetriedPrecondition = errors.New("precondition failed on a retry (an earlier attempt may have landed)")
 	// ErrConflict: the service refused the request because of a concurrent
 	// conflicting request (S3's 409 ConditionalRequestConflict). The write did
 	// not happen and may be retried.
@@ -77,6 +83,15 @@ type Bucket interface {
 	// reported as either ErrPrecondition or ErrNotFound.) Exactly one of any
 	// number of concurrent conditional writes made with the same condition may
 	// succeed.
+	//
+	// ErrPrecondition is a definite answer: this Put changed nothing. A
+	// driver whose client retries must therefore not return ErrPrecondition
+	// when an earlier attempt of the same Put may have been applied (its
+	// response was lost, it timed out, or the service answered 5xx): the
+	// retry's failed precondition may be the echo of that attempt's own
+	// success. It must return an error wrapping ErrRetriedPrecondition
+	// instead, which the Store treats as an unknown outcome and settles by
+	// reading back.
 	//
 	// On success Put returns the version token of the bytes it wrote, taken
 	// from the write itself (no extra request). Version tokens are opaque; a
