@@ -79,9 +79,10 @@ func (s *Store) adminWrite(ctx context.Context, id, op string, opts *EditOptions
 		}
 		if rec.held() {
 			next.Owner, next.Token = "", ""
-			next.Epoch++
 		}
-		next.Counter++
+		if err := next.advance(s.key(id), rec.held()); err != nil {
+			return Lease{}, err
+		}
 		next.Updated = s.wallNow()
 		v, err := s.commit(ctx, id, &next, version)
 		if err == nil {

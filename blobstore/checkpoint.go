@@ -108,7 +108,9 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, id string) error {
 		}
 		next := rec.clone()
 		next.Checkpoint = nil
-		next.Counter++
+		if err := next.advance(s.key(id), false); err != nil {
+			return err
+		}
 		next.Updated = s.wallNow()
 		v, err := s.commit(ctx, id, &next, version)
 		if err == nil {

@@ -93,6 +93,13 @@ func (s *Store) observe(p *partition, rec *record) (unchanged time.Duration, exp
 
 // observed returns the lease view of rec with the observation applied.
 func (s *Store) observed(p *partition, rec *record) Lease {
+	if p.token != "" && rec.Token != p.token && !(p.known && rec.Counter < p.rec.Counter) {
+		// A read made under the partition's lock, after our last write,
+		// names another token (or none): the lease was taken, released or
+		// fenced since. Stop acting as its owner now rather than at the
+		// next write (Renew's skipped request, Holds).
+		p.drop()
+	}
 	l := leaseOf(rec)
 	l.UnchangedFor, l.Expired = s.observe(p, rec)
 	if p.token != "" && p.token == rec.Token {
@@ -105,6 +112,7 @@ func (s *Store) observed(p *partition, rec *record) Lease {
 // p.mu.
 func (p *partition) adopt(rec record, version string, start time.Time, owned bool) {
 	p.rec, p.version, p.known = rec, version, true
+	p.highest = max(p.highest, rec.Counter)
 	if owned {
 		p.token, p.renewedAt = rec.Token, start
 	} else if p.token != rec.Token {
@@ -206,8 +214,9 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	p.drop()
 	next := rec.clone()
 	next.Owner, next.Token = s.owner, randomHex(16)
-	next.Epoch++
-	next.Counter++
+	if err := next.advance(s.key(id), true); err != nil {
+		return Lease{}, false, err
+	}
 	next.Updated = s.wallNow()
 	start := s.clock.Now()
 	v, err := s.commit(ctx, id, &next, version)
@@ -294,7 +303,10 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 	for attempt := 0; ; attempt++ {
 		next := base.clone()
 		mutate(&next)
-		next.Counter = base.Counter + 1
+		next.Counter = base.Counter
+		if err := next.advance(s.key(id), false); err != nil {
+			return record{}, err
+		}
 		next.Updated = s.wallNow()
 		start := s.clock.Now()
 		v, err := s.commit(ctx, id, &next, version)
@@ -407,12 +419,17 @@ func (s *Store) createLocked(ctx context.Context, p *partition, id string, needC
 			version = driver.CreateOnly
 		case rec.Deleted:
 			// Revive a tombstone; the epoch carries on so it never decreases.
-			next = record{Schema: schemaVersion, Partition: id, Epoch: rec.Epoch, Counter: rec.Counter + 1,
+			next = record{Schema: schemaVersion, Partition: id, Epoch: rec.Epoch, Counter: rec.Counter,
 				Checkpoint: &recordPosition{Offset: StartOfStream}}
+			if err := next.advance(s.key(id), false); err != nil {
+				return record{}, err
+			}
 		case needCheckpoint && rec.Checkpoint == nil:
 			next = rec.clone()
 			next.Checkpoint = &recordPosition{Offset: StartOfStream}
-			next.Counter++
+			if err := next.advance(s.key(id), false); err != nil {
+				return record{}, err
+			}
 		default:
 			return rec, nil
 		}
@@ -488,7 +505,9 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 		}
 		tomb := rec.clone()
 		tomb.Owner, tomb.Token, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", nil, "", true
-		tomb.Counter++
+		if err := tomb.advance(s.key(id), false); err != nil {
+			return err
+		}
 		tomb.Updated = s.wallNow()
 		_, err = s.commit(ctx, id, &tomb, version)
 		var refused *errWriteRefused
@@ -577,20 +596,26 @@ func (s *Store) ListLeasesSkippingCorrupt(ctx context.Context) (leases []Lease, 
 
 // Holds reports whether this Store holds lease and may act on it: it
 // acquired it, has not lost or given it up, and its last successful write
-// started less than a lease duration ago (rule 5). It makes no request. A
-// processor checks it before handing out more work.
-func (s *Store) Holds(lease Lease) bool {
+// started less than a lease duration ago (rule 5). It makes no request and
+// never waits: while an operation on the partition is in flight (a renewal
+// that hangs, say), it judges from the last write that succeeded, so a lease
+// lapses on time however long a request hangs. A processor checks it before
+// handing out more work.
+func (s *Store) Holds(lease Lease) bool { return s.Remaining(lease) > 0 }
+
+// Remaining returns how much longer this Store may act on lease by rule 5:
+// the lease duration less the time since its last successful write started,
+// or zero when it does not hold the lease (never acquired here, lost,
+// released, lapsed). Like Holds it makes no request and never waits.
+func (s *Store) Remaining(lease Lease) time.Duration {
 	if lease.Token == "" || ValidatePartitionID(lease.PartitionID) != nil {
-		return false
+		return 0
 	}
-	p := s.part(lease.PartitionID)
-	if !p.tryLock() {
-		// An operation on the partition is in flight (and bounded by its
-		// caller's context): it will settle the lease; do not wait for it.
-		return p.holdsHint.Load() == lease.Token
+	h := s.part(lease.PartitionID).held.Load()
+	if h.token != lease.Token {
+		return 0
 	}
-	defer p.unlock()
-	return p.token == lease.Token && !s.lapsed(p)
+	return max(0, s.leaseDur-s.clock.Now().Sub(h.renewedAt))
 }
 
 // Forget makes this Store stop acting as the owner of lease without writing

@@ -110,7 +110,9 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 		case errors.Is(gerr, driver.ErrNotFound):
 			p.version = driver.CreateOnly
 		case gerr != nil:
-			return wrapDriverErr("heartbeat", key, err)
+			// Report what failed last, and what failed first with it.
+			return fmt.Errorf("%w: heartbeat %q: the write failed (%w) and so did the read-back: %w",
+				ErrUnavailable, key, err, gerr)
 		case string(obj.Data) == string(data):
 			p.version, p.counter = obj.Version, rec.Counter
 			return nil

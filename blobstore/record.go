@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -79,6 +80,25 @@ type marker struct {
 
 // held reports whether the record names an owner.
 func (r *record) held() bool { return r.Owner != "" }
+
+// advance increments the record's counter, and its epoch when newEpoch, for
+// the next write. Counters and epochs never wrap: a record at the maximum
+// cannot be written again (a wrapped epoch would break fencing, a wrapped
+// counter would make a record the decoder rejects) and is reported as
+// corrupt, untouched, for an operator to repair.
+func (r *record) advance(key string, newEpoch bool) error {
+	if r.Counter == math.MaxUint64 {
+		return &CorruptRecordError{Key: key, Reason: "its write counter is at the maximum (2^64-1) and cannot grow"}
+	}
+	if newEpoch && r.Epoch == math.MaxUint64 {
+		return &CorruptRecordError{Key: key, Reason: "its epoch is at the maximum (2^64-1) and cannot grow"}
+	}
+	r.Counter++
+	if newEpoch {
+		r.Epoch++
+	}
+	return nil
+}
 
 // clone returns a deep copy, so a mutation never aliases a cached record.
 func (r record) clone() record {

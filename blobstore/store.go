@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -61,6 +62,11 @@ type Options struct {
 
 	// ListConcurrency bounds the parallel reads of ListLeases. Default 16.
 	ListConcurrency int
+
+	// Logger receives warnings the Store cannot return as errors: a record
+	// whose counter went backwards (the store lost acknowledged writes).
+	// Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is a checkpoint and lease store over one object-store prefix. It is
@@ -75,6 +81,7 @@ type Store struct {
 	renewDur time.Duration
 	clock    Clock
 	listConc int
+	log      *slog.Logger
 
 	mu        sync.Mutex
 	parts     map[string]*partition
@@ -89,9 +96,10 @@ type Store struct {
 // deadlines.
 type partition struct {
 	sem chan struct{} // the lock: full when held
-	// holdsHint is the token while held, "" otherwise, readable without the
-	// lock (Holds, while an operation is in flight).
-	holdsHint atomic.Value
+	// held is what Holds needs, readable without the lock while an
+	// operation is in flight: the token held ("" when none) and the start of
+	// the last successful owner write. It is published at every unlock.
+	held atomic.Pointer[heldLease]
 
 	// Ownership held through this Store: token is non-empty while it holds
 	// the lease. rec and version are the last record it wrote or read, valid
@@ -108,6 +116,10 @@ type partition struct {
 	// pendingStart when it was sent: the next Acquire adopts it if it landed.
 	pending      string
 	pendingStart time.Time
+
+	// highest is the highest counter this Store has read or written at the
+	// key: a lower one read later means the store lost acknowledged writes.
+	highest uint64
 
 	// Observation of a lease held by someone else, for expiry.
 	obsToken   string
@@ -146,6 +158,9 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 	if o.ListConcurrency <= 0 {
 		o.ListConcurrency = 16
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	return &Store{
 		bkt:      bkt,
 		caps:     driver.CapabilitiesOf(bkt),
@@ -155,6 +170,7 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 		renewDur: o.RenewInterval,
 		clock:    o.Clock,
 		listConc: o.ListConcurrency,
+		log:      o.Logger,
 		parts:    map[string]*partition{},
 	}, nil
 }
@@ -205,10 +221,16 @@ func (s *Store) part(id string) *partition {
 	p, ok := s.parts[id]
 	if !ok {
 		p = &partition{sem: make(chan struct{}, 1)}
-		p.holdsHint.Store("")
+		p.held.Store(&heldLease{})
 		s.parts[id] = p
 	}
 	return p
+}
+
+// heldLease is a partition's ownership as published for Holds.
+type heldLease struct {
+	token     string
+	renewedAt time.Time
 }
 
 // lock takes the partition's lock, or gives up when ctx is done.
@@ -233,7 +255,7 @@ func (p *partition) tryLock() bool {
 }
 
 func (p *partition) unlock() {
-	p.holdsHint.Store(p.token)
+	p.held.Store(&heldLease{token: p.token, renewedAt: p.renewedAt})
 	<-p.sem
 }
 
@@ -260,7 +282,22 @@ func (s *Store) read(ctx context.Context, id string) (rec record, version string
 	if err != nil {
 		return record{}, "", false, err
 	}
+	s.checkCounter(key, s.part(id), rec.Counter)
 	return rec, obj.Version, !rec.Deleted, nil
+}
+
+// checkCounter warns when a record's counter is lower than one this Store
+// has already read or written at the key: counters only grow, so the store
+// lost acknowledged writes (a restore from backup, an emulator killed
+// before it persisted). Fencing still holds (every write is conditional on
+// the version read), but a checkpoint may have gone back: say so, once per
+// regression. The caller holds p's lock.
+func (s *Store) checkCounter(key string, p *partition, counter uint64) {
+	if counter < p.highest {
+		s.log.Warn("tidemark: record counter went backwards: the store lost acknowledged writes",
+			"key", key, "counter", counter, "seen", p.highest)
+	}
+	p.highest = counter
 }
 
 // readRaw is read without hiding tombstones: writers need the version.
@@ -498,14 +535,21 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 			return wrapDriverErr("delete", s.key(k), err)
 		}
 	}
-	hosts, _, err := s.bkt.List(ctx, s.prefix+hostsDir, "")
-	if err != nil {
-		return wrapDriverErr("list", s.prefix+hostsDir, err)
-	}
-	for _, k := range hosts {
-		if err := s.bkt.Delete(ctx, k, ""); err != nil {
-			return wrapDriverErr("delete", k, err)
+	for token := ""; ; {
+		// Every page: a group can have more hosts than one listing returns.
+		hosts, next, err := s.bkt.List(ctx, s.prefix+hostsDir, token)
+		if err != nil {
+			return wrapDriverErr("list", s.prefix+hostsDir, err)
 		}
+		for _, k := range hosts {
+			if err := s.bkt.Delete(ctx, k, ""); err != nil {
+				return wrapDriverErr("delete", k, err)
+			}
+		}
+		if next == "" {
+			break
+		}
+		token = next
 	}
 	s.mu.Lock()
 	parts := make([]*partition, 0, len(s.parts))
@@ -516,6 +560,7 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 	for _, p := range parts {
 		p.lockForever()
 		p.drop()
+		p.highest = 0 // a store created afresh starts its counters again
 		p.unlock()
 	}
 	if err := s.bkt.Delete(ctx, s.markerKey(), ""); err != nil {

@@ -70,11 +70,13 @@ func groups() []struct {
 		{"Store", storeCases},
 		{"Checkpoint", checkpointCases},
 		{"Lease", leaseCases},
+		{"Holds", holdCases},
 		{"Admin", adminCases},
 		{"Presence", presenceCases},
 		{"Regressions", regressionCases},
 		{"Race", raceCases},
 		{"Faults", faultCases},
+		{"Edges", edgeCases},
 		{"Corrupt", corruptCases},
 		{"Validation", validationCases},
 		{"Costs", costCases},
@@ -273,6 +275,7 @@ const (
 	applyThenLose          // the request is applied, its response is lost
 	applyThenEcho412       // applied; an SDK retry of it then meets its own success
 	failBeforeApply        // the request never reaches the store
+	hang                   // the request hangs until its context ends
 )
 
 var errInjected = errors.New("injected fault: connection reset by peer")
@@ -338,6 +341,9 @@ func (b *instrumented) Put(ctx context.Context, key string, data []byte, ifVersi
 	switch b.faultFor("put", key) {
 	case failBeforeApply:
 		return "", errInjected
+	case hang:
+		<-ctx.Done()
+		return "", fmt.Errorf("injected hang: %w", ctx.Err())
 	case applyThenLose:
 		if _, err := b.Bucket.Put(ctx, key, data, ifVersion); err != nil {
 			return "", err

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tidemark/tidemark/blobstore"
@@ -297,4 +301,93 @@ var corruptCases = []testCase{
 			t.Fatalf("bytes changed to %q", got)
 		}
 	}},
+}
+
+// Records at the edge of their number space, and a store that lost writes.
+var edgeCases = []testCase{
+	{"NoWriteWrapsEpochOrCounter", func(t *testing.T, e *env) {
+		// An epoch that wrapped to 0 would break "epochs never decrease"
+		// (fencing downstream); a counter that wrapped to 0 would write a
+		// record the decoder rejects. The Store refuses, and leaves the bytes.
+		const max = "18446744073709551615"
+		recs := map[string]string{
+			"epoch-free":   `{"schema":1,"partition":"epoch-free","epoch":` + max + `,"counter":5,"updated":"2026-01-01T00:00:00Z"}`,
+			"counter-free": `{"schema":1,"partition":"counter-free","epoch":3,"counter":` + max + `,"updated":"2026-01-01T00:00:00Z"}`,
+			"counter-held": `{"schema":1,"partition":"counter-held","owner":"x","token":"t","epoch":3,"counter":` + max + `,"updated":"2026-01-01T00:00:00Z"}`,
+		}
+		s := e.created()
+		for id, data := range recs {
+			e.putRaw(e.key(id), []byte(data))
+		}
+		for id, data := range recs {
+			// Every operation that would write the record: those that take
+			// a new epoch on all three, those that only count a write on
+			// the two at the counter's maximum.
+			ops := map[string]error{}
+			_, ops["Steal"] = s.Steal(e.ctx, id)
+			switch id {
+			case "counter-held":
+				_, ops["ForceRelease"] = s.ForceRelease(e.ctx, id)
+				_, ops["SetCheckpoint"] = s.SetCheckpoint(e.ctx, blobstore.Checkpoint{PartitionID: id, Offset: "9"}, &blobstore.EditOptions{Force: true})
+			case "counter-free":
+				_, ops["Acquire"] = s.Acquire(e.ctx, id)
+				ops["DeleteLease"] = s.DeleteLease(e.ctx, id)
+				_, ops["SetCheckpoint"] = s.SetCheckpoint(e.ctx, blobstore.Checkpoint{PartitionID: id, Offset: "9"}, nil)
+			default:
+				_, ops["Acquire"] = s.Acquire(e.ctx, id)
+			}
+			for op, err := range ops {
+				wantErr(t, op+" on "+id, err, blobstore.ErrCorrupt)
+			}
+			if got := e.raw(e.key(id)).Data; string(got) != data {
+				t.Fatalf("%s: bytes changed to %s", id, got)
+			}
+		}
+		// Below the maximum, everything still works.
+		e.putRaw(e.key("near"), []byte(`{"schema":1,"partition":"near","epoch":18446744073709551614,"counter":18446744073709551613,"updated":"2026-01-01T00:00:00Z"}`))
+		l, err := s.Acquire(e.ctx, "near")
+		noErr(t, "Acquire one below the maximum epoch", err)
+		if l.Epoch != 18446744073709551615 {
+			t.Fatalf("epoch %d, want the maximum", l.Epoch)
+		}
+		noErr(t, "UpdateCheckpoint at the last counter", s.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1"}))
+		wantErr(t, "UpdateCheckpoint past the last counter", s.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "2"}), blobstore.ErrCorrupt)
+	}},
+	{"CounterRegressionIsWarned", func(t *testing.T, e *env) {
+		// A store that lost acknowledged writes (Azurite's disk mode killed,
+		// a restore from backup) hands back an older record. Fencing holds,
+		// but the checkpoint went back: the Store must say so, once.
+		var logged bytes.Buffer
+		var mu sync.Mutex
+		logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &mu}, nil))
+		s := e.created(func(o *blobstore.Options) { o.Logger = logger })
+		e.partition(s, "0")
+		l := e.acquire(s, "0")
+		old := e.raw(e.key("0")).Data
+		for i := 1; i <= 3; i++ {
+			noErr(t, "UpdateCheckpoint", s.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: fmt.Sprint(i)}))
+		}
+		e.putRaw(e.key("0"), old) // the last three writes are lost
+		_, _, err := s.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		_, _, err = s.GetLease(e.ctx, "0")
+		noErr(t, "GetLease again", err)
+		mu.Lock()
+		out := logged.String()
+		mu.Unlock()
+		if n := strings.Count(out, "counter went backwards"); n != 1 || !strings.Contains(out, e.key("0")) {
+			t.Fatalf("want one warning naming %s, got %d in:\n%s", e.key("0"), n, out)
+		}
+	}},
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

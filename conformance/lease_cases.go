@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
 )
@@ -281,4 +283,87 @@ var leaseCases = []testCase{
 			t.Fatalf("owners = %v", owners)
 		}
 	}},
+}
+
+// Cases of the hardening issue: what a Store promises about its own lease
+// while requests hang, and what a renewal made without a request can claim.
+var holdCases = []testCase{
+	{"HoldsLapsesWhileWriteHangs", func(t *testing.T, e *env) {
+		// A renewal hangs (a network path that stopped forwarding). Holds
+		// must not wait for it, and must still report the lease lapsed a
+		// lease duration after the last write that succeeded: a processor
+		// asks Holds before every batch.
+		a := e.created()
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		e.clock.Advance(renewInterval)
+		a.bkt.setFault(func(op, _ string) fault {
+			if op == "put" {
+				return hang
+			}
+			return none
+		})
+		a.bkt.reset()
+		ctx, cancel := context.WithCancel(e.ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Renew(ctx, l) }()
+		defer func() {
+			cancel()
+			<-done
+			a.bkt.setFault(nil)
+		}()
+		waitFor(t, "the renewal to hang", func() bool { _, p, _, _ := a.bkt.counts(); return p >= 1 })
+		if !a.Holds(l) {
+			t.Fatal("Holds is false while the lease is fresh and a renewal is in flight")
+		}
+		e.clock.Advance(leaseDuration - renewInterval - 1)
+		if !a.Holds(l) || a.Remaining(l) != 1 {
+			t.Fatalf("Holds %v, Remaining %v just before the lapse, want true and 1ns", a.Holds(l), a.Remaining(l))
+		}
+		e.clock.Advance(1)
+		if a.Holds(l) || a.Remaining(l) != 0 {
+			t.Fatalf("Holds %v, Remaining %v a lease duration after the last successful write, with a renewal still hanging, want false and 0", a.Holds(l), a.Remaining(l))
+		}
+	}},
+	{"SkippedRenewKnowsWhatItSaw", func(t *testing.T, e *env) {
+		// Rule 6 skips the request within RenewInterval of a write, so a
+		// skipped renewal cannot see a steal by itself; but it must not
+		// claim a lease this Store has already seen taken.
+		a, b := e.created(), e.store()
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		_, err := b.Steal(e.ctx, "0")
+		noErr(t, "Steal", err)
+		a.bkt.reset()
+		noErr(t, "a renewal skipped within RenewInterval (no request: it cannot know)", a.Renew(e.ctx, l))
+		if g, p, _, _ := a.bkt.counts(); g+p != 0 {
+			t.Fatalf("a skipped renewal made %d requests", g+p)
+		}
+		_, _, err = a.GetLease(e.ctx, "0") // a read through a: it now knows
+		noErr(t, "GetLease", err)
+		wantErr(t, "a skipped renewal after this Store read the thief's record", a.Renew(e.ctx, l), blobstore.ErrLeaseLost)
+		if a.Holds(l) {
+			t.Fatal("Holds is true after this Store read another owner's record")
+		}
+		// The same through a listing, which a balancer makes every cycle.
+		e.partition(a, "1")
+		l1 := e.acquire(a, "1")
+		_, err = b.Steal(e.ctx, "1")
+		noErr(t, "Steal", err)
+		_, _, err = a.ListLeasesSkippingCorrupt(e.ctx)
+		noErr(t, "ListLeasesSkippingCorrupt", err)
+		wantErr(t, "a skipped renewal after a listing showed the thief", a.Renew(e.ctx, l1), blobstore.ErrLeaseLost)
+	}},
+}
+
+// waitFor polls cond until it holds, failing the test after ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
