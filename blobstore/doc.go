@@ -70,6 +70,10 @@
 // ErrLeaseHeld, ErrStoreNotFound, ErrCorrupt, …); test with errors.Is. A
 // write whose response is lost is resolved by reading the record back: every
 // write's bytes are unique (the counter grows with each), so the Store
-// recognises its own write by them. A record that does not parse, or has an unknown schema
+// recognises its own write by them. A refusal (ErrLeaseLost, ErrLeaseHeld)
+// always means nothing was written. When the read-back cannot settle it
+// (another host wrote on top before it, or it failed), the error is
+// ErrOutcomeUnknown, which also matches ErrUnavailable: the change may be
+// stored, and the Store reads before its next write to the partition. A record that does not parse, or has an unknown schema
 // version, is reported as ErrCorrupt and is never overwritten.
 package blobstore

@@ -340,7 +340,19 @@ func (s *Store) wallNow() time.Time { return time.Now().UTC().Round(time.Millise
 
 // Renew extends the lease. It costs one conditional write, or none when a
 // write through this Store landed within the renew interval (every write
-// renews). It returns ErrLeaseLost if the lease was taken, released or lapsed.
+// renews; rule 6). It returns ErrLeaseLost if the lease was taken, released
+// or lapsed, as far as this Store can know.
+//
+// A renewal that makes a request learns the truth from it. A skipped one
+// makes none, so it can only answer from what this Store has seen: it
+// returns ErrLeaseLost if the lease lapsed (rule 5) or a read through this
+// Store since its last write showed another owner (GetLease, ListLeases),
+// and nil otherwise. That nil promises that this Store's last write, less
+// than RenewInterval ago, was made under the lease, and so that observers
+// cannot yet see it as expired; it does not promise that no host stole the
+// lease since. A steal is always caught by the next write (a checkpoint,
+// or the next renewal that is due), which fails with ErrLeaseLost: fencing
+// never depends on Renew.
 func (s *Store) Renew(ctx context.Context, lease Lease) error {
 	if err := s.begin(lease.PartitionID); err != nil {
 		return err
