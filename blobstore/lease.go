@@ -574,8 +574,18 @@ func (s *Store) ListLeasesSkippingCorrupt(ctx context.Context) (leases []Lease, 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			p := s.part(id)
-			if err := p.lock(ctx); err != nil {
-				errs[i] = err
+			if !p.tryLock() {
+				// An operation of ours on the partition is in flight (a
+				// renewal that hangs, say): do not wait for it. Read the
+				// record without taking part in this Store's bookkeeping,
+				// and report it unexpired: a listing must not stall behind
+				// one stuck partition.
+				rec, _, ok, err := s.fetch(ctx, id)
+				if err != nil {
+					errs[i] = err
+				} else if ok {
+					all[i], found[i] = leaseOf(&rec), true
+				}
 				return
 			}
 			defer p.unlock()

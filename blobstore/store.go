@@ -270,6 +270,15 @@ func (s *Store) begin(id string) error {
 // read fetches and decodes a partition's record. A missing object and a
 // tombstone are both reported as found == false.
 func (s *Store) read(ctx context.Context, id string) (rec record, version string, found bool, err error) {
+	rec, version, found, err = s.fetch(ctx, id)
+	if err == nil && version != "" {
+		s.checkCounter(s.key(id), s.part(id), rec.Counter)
+	}
+	return rec, version, found, err
+}
+
+// fetch is read without the bookkeeping that needs the partition's lock.
+func (s *Store) fetch(ctx context.Context, id string) (rec record, version string, found bool, err error) {
 	key := s.key(id)
 	obj, err := s.bkt.Get(ctx, key)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -282,7 +291,6 @@ func (s *Store) read(ctx context.Context, id string) (rec record, version string
 	if err != nil {
 		return record{}, "", false, err
 	}
-	s.checkCounter(key, s.part(id), rec.Counter)
 	return rec, obj.Version, !rec.Deleted, nil
 }
 

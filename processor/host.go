@@ -60,6 +60,8 @@ type Host struct {
 	clock   blobstore.Clock
 	log     *slog.Logger
 
+	keeps sync.WaitGroup // flush-and-renew calls in flight, cycles' or not
+
 	mu         sync.Mutex
 	workers    map[string]*worker
 	partitions []string
@@ -72,6 +74,9 @@ type Host struct {
 type worker struct {
 	p    *Partition
 	done chan struct{}
+	// keeping is set while a flush-and-renew of the partition is in flight:
+	// a cycle starts no second one, and does not wait for a stuck one.
+	keeping atomic.Bool
 }
 
 type sysClock struct{}
@@ -93,10 +98,13 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 		o.BalanceInterval = store.RenewInterval()
 	}
 	// A renewal is skipped when a write landed within the renew interval, and
-	// renewals run once per cycle: the gap between two writes to a lease can
-	// reach RenewInterval + BalanceInterval, which must stay inside the lease.
-	if o.BalanceInterval+store.RenewInterval() >= store.LeaseDuration() {
-		return nil, fmt.Errorf("%w: BalanceInterval %v + the store's RenewInterval %v must be shorter than its lease duration %v, or healthy leases lapse",
+	// renewals start once per cycle: a renewal can start RenewInterval +
+	// BalanceInterval after the last write started, and each store call may
+	// take up to RenewInterval (opContext). A renewal that succeeds within
+	// its bound must land before the lease lapses, so the host refuses
+	// timings where it could not.
+	if o.BalanceInterval+2*store.RenewInterval() > store.LeaseDuration() {
+		return nil, fmt.Errorf("%w: BalanceInterval %v + 2 x the store's RenewInterval %v must not exceed its lease duration %v: a renewal may start RenewInterval + BalanceInterval after the last write and take up to RenewInterval, and healthy leases would lapse",
 			blobstore.ErrInvalidArgument, o.BalanceInterval, store.RenewInterval(), store.LeaseDuration())
 	}
 	if o.MaxBatch <= 0 {
@@ -218,21 +226,40 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 // Every store call is bounded by opContext.
 func (h *Host) cycle(ctx context.Context) {
 	n := h.stats.cycles.Add(1)
-	hctx, cancel := h.opContext(ctx)
-	if err := h.store.Heartbeat(hctx); err != nil {
-		h.log.Warn("heartbeat failed", "err", err)
-	}
-	cancel()
-	// Flush and renew every partition at once: each is bounded by
-	// opContext, so however many requests hang, the cycle takes one timeout.
+	// Heartbeat, and flush and renew every partition, all at once. A
+	// partition whose previous flush-and-renew is still in flight (a hung
+	// request) is left to it: no second one is started, and the cycle does
+	// not wait for it, so one stuck call never delays the others' renewals.
 	var wg sync.WaitGroup
-	for _, w := range h.snapshot() {
-		if w.p.ctx.Err() != nil {
-			continue // already stopping
+	wg.Go(func() {
+		hctx, cancel := h.opContext(ctx)
+		defer cancel()
+		if err := h.store.Heartbeat(hctx); err != nil {
+			h.log.Warn("heartbeat failed", "err", err)
 		}
-		wg.Go(func() { h.keep(ctx, w) })
+	})
+	for _, w := range h.snapshot() {
+		if w.p.ctx.Err() != nil || !w.keeping.CompareAndSwap(false, true) {
+			continue // already stopping, or its last keep is still in flight
+		}
+		wg.Add(1)
+		h.keeps.Go(func() {
+			defer wg.Done()
+			defer w.keeping.Store(false)
+			h.keep(ctx, w)
+		})
 	}
-	wg.Wait()
+	// Wait for them, but not past a fraction of the cycle: healthy calls
+	// return well within it, and a hung one finishes in the background.
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	bound := time.NewTimer(min(h.opts.BalanceInterval, h.store.RenewInterval()) / 2)
+	select {
+	case <-waited:
+	case <-bound.C:
+		h.log.Warn("renewals still in flight; balancing without waiting for them")
+	}
+	bound.Stop()
 	pl, err := h.plan(ctx)
 	if err != nil {
 		h.log.Warn("balancing skipped", "err", err)
@@ -250,14 +277,16 @@ func (h *Host) cycle(ctx context.Context) {
 			w.p.cancel(errRebalance)
 		}
 	}
+	// Claims and the steal share one bound: a store that hangs costs the
+	// cycle one timeout, not one per claim.
+	actx, cancel := h.opContext(ctx)
+	defer cancel()
 	taken := 0
 	for _, id := range pl.claim {
-		if taken >= pl.limit || ctx.Err() != nil {
+		if taken >= pl.limit || actx.Err() != nil {
 			break
 		}
-		actx, cancel := h.opContext(ctx)
 		l, err := h.store.Acquire(actx, id)
-		cancel()
 		if err != nil {
 			if !errors.Is(err, blobstore.ErrLeaseHeld) {
 				h.log.Warn("claim failed", "partition", id, "err", err)
@@ -268,10 +297,8 @@ func (h *Host) cycle(ctx context.Context) {
 		taken++
 		h.startWorker(ctx, l)
 	}
-	if pl.steal != "" && ctx.Err() == nil {
-		sctx, cancel := h.opContext(ctx)
-		l, err := h.store.Steal(sctx, pl.steal)
-		cancel()
+	if pl.steal != "" && actx.Err() == nil {
+		l, err := h.store.Steal(actx, pl.steal)
 		if err != nil {
 			h.log.Info("steal failed", "partition", pl.steal, "err", err)
 			return
@@ -534,6 +561,7 @@ func (h *Host) stop(graceful bool) {
 	for _, w := range ws {
 		<-w.done
 	}
+	h.keeps.Wait() // each is bounded by opContext
 }
 
 func sleep(ctx context.Context, d time.Duration) {

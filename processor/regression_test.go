@@ -428,6 +428,9 @@ func TestRegressionNewRejectsLapsingIntervals(t *testing.T) {
 	}{
 		{30 * time.Second, 10 * time.Second, 25 * time.Second},
 		{30 * time.Second, 20 * time.Second, 0}, // the default BalanceInterval is the renew interval
+		// A renewal may start 25 s after the last write and take 10 s: it
+		// would land after the lease lapsed (hardening item 3).
+		{30 * time.Second, 10 * time.Second, 15 * time.Second},
 	} {
 		s, err := blobstore.Open(context.Background(), "mem://", &blobstore.Options{LeaseDuration: c.lease, RenewInterval: c.renew})
 		if err != nil {

@@ -1,0 +1,122 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/blobstore/membucket"
+)
+
+// hangKey blocks every request on one key (reads and writes) until the
+// caller's context ends, while hang is set: a network path to one object
+// that stopped answering.
+type hangKey struct {
+	*membucket.Bucket
+	key  string
+	hang *atomic.Bool
+}
+
+func (b hangKey) Get(ctx context.Context, key string) (driver.Object, error) {
+	if b.hang.Load() && key == b.key {
+		<-ctx.Done()
+		return driver.Object{}, fmt.Errorf("hung read: %w", ctx.Err())
+	}
+	return b.Bucket.Get(ctx, key)
+}
+
+func (b hangKey) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	if b.hang.Load() && key == b.key {
+		<-ctx.Done()
+		return "", fmt.Errorf("hung write: %w", ctx.Err())
+	}
+	return b.Bucket.Put(ctx, key, data, v)
+}
+
+// lostRecorder counts, per partition, the times processing stopped because
+// the lease was lost.
+type lostRecorder struct {
+	mu   sync.Mutex
+	lost map[string]int
+}
+
+type lostProc struct {
+	r *lostRecorder
+}
+
+func (lostProc) Open(context.Context, *Partition) error { return nil }
+func (lostProc) Process(context.Context, *Partition, []Event) error {
+	return nil
+}
+
+func (p lostProc) Close(_ context.Context, pt *Partition, reason CloseReason) error {
+	if reason == LeaseLost {
+		p.r.mu.Lock()
+		p.r.lost[pt.ID]++
+		p.r.mu.Unlock()
+	}
+	return nil
+}
+
+// Hardening item 3: a partition whose requests hang (the renewal's write
+// and then its read-back, each bounded) must not hold up the renewals of the
+// host's other partitions. With a 3 s lease, before the fix the cycle waited
+// for the hung partition's renewal (1 s timeout + 5 s read-back), so every
+// healthy partition of the host lapsed.
+func TestHungPartitionDoesNotLapseTheOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 11 s of real time")
+	}
+	var hang atomic.Bool
+	ns := fmt.Sprintf("hung-%d", time.Now().UnixNano())
+	s, err := blobstore.New(hangKey{membucket.Open(ns), "0.json", &hang}, &blobstore.Options{Owner: "a",
+		LeaseDuration: 3 * time.Second, RenewInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := &lostRecorder{lost: map[string]int{}}
+	h, err := New(s, NewMemorySource(4), func(string) Processor { return lostProc{rec} }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(runCtx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(h.Owned()) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the host owns %v, want all four partitions", h.Owned())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hang.Store(true)
+	time.Sleep(10 * time.Second) // more than three lease durations
+	rec.mu.Lock()
+	lost := map[string]int{}
+	for id, n := range rec.lost {
+		lost[id] = n
+	}
+	rec.mu.Unlock()
+	owned := h.Owned()
+	hang.Store(false)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"1", "2", "3"} {
+		if lost[id] != 0 {
+			t.Errorf("healthy partition %s was lost %d times while partition 0 hung (owned at the end: %v)", id, lost[id], owned)
+		}
+	}
+	if lost["0"] == 0 {
+		t.Errorf("the hung partition 0 was never given up (lost counts %v): the fault did not bite", lost)
+	}
+}
