@@ -86,9 +86,12 @@ func (outcomeUnknown) Is(target error) bool { return target == ErrUnavailable }
 // CorruptRecordError describes a record that could not be used. It matches
 // ErrCorrupt with errors.Is.
 type CorruptRecordError struct {
-	Key    string // the object key
-	Reason string // what is wrong, e.g. "unknown schema version 7"
-	Err    error  // the decoding error, if any
+	Key string // the object key
+	// PartitionID is the partition whose record it is; empty for records
+	// that are not a partition's (the store marker, host presence).
+	PartitionID string
+	Reason      string // what is wrong, e.g. "unknown schema version 7"
+	Err         error  // the decoding error, if any
 }
 
 func (e *CorruptRecordError) Error() string {

@@ -21,6 +21,7 @@ package blobstore
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -88,10 +89,10 @@ func (r *record) held() bool { return r.Owner != "" }
 // corrupt, untouched, for an operator to repair.
 func (r *record) advance(key string, newEpoch bool) error {
 	if r.Counter == math.MaxUint64 {
-		return &CorruptRecordError{Key: key, Reason: "its write counter is at the maximum (2^64-1) and cannot grow"}
+		return &CorruptRecordError{Key: key, PartitionID: r.Partition, Reason: "its write counter is at the maximum (2^64-1) and cannot grow"}
 	}
 	if newEpoch && r.Epoch == math.MaxUint64 {
-		return &CorruptRecordError{Key: key, Reason: "its epoch is at the maximum (2^64-1) and cannot grow"}
+		return &CorruptRecordError{Key: key, PartitionID: r.Partition, Reason: "its epoch is at the maximum (2^64-1) and cannot grow"}
 	}
 	r.Counter++
 	if newEpoch {
@@ -120,7 +121,13 @@ func encodeRecord(r *record) []byte {
 
 // decodeRecord parses and validates a record read from key. Anything it cannot
 // vouch for is a *CorruptRecordError: the caller must not overwrite it.
-func decodeRecord(key, wantPartition string, data []byte) (record, error) {
+func decodeRecord(key, wantPartition string, data []byte) (_ record, err error) {
+	defer func() {
+		var ce *CorruptRecordError
+		if errors.As(err, &ce) {
+			ce.PartitionID = wantPartition
+		}
+	}()
 	var head struct {
 		Schema *int `json:"schema"`
 	}

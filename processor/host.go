@@ -65,6 +65,7 @@ type Host struct {
 	mu         sync.Mutex
 	workers    map[string]*worker
 	partitions []string
+	corrupt    map[string]string // unreadable record key -> reason, as last reported
 
 	stats struct {
 		claims, steals, shed, lost, released, checkpoints, cycles atomic.Int64
@@ -117,7 +118,7 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
-		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}}, nil
+		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}, nil
 }
 
 // opContext bounds one store call by the renew interval, so a hung request
@@ -185,7 +186,7 @@ func (h *Host) start(ctx context.Context) error {
 	if err := h.store.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
-	if err := h.refreshPartitions(ctx, nil); err != nil {
+	if err := h.refreshPartitions(ctx, nil); err != nil && !h.startable(err) {
 		lctx, cancel := h.opContext(context.WithoutCancel(ctx))
 		defer cancel()
 		_ = h.store.Leave(lctx) // not part of the group after all
@@ -194,9 +195,24 @@ func (h *Host) start(ctx context.Context) error {
 	return nil
 }
 
+// startable reports whether the host can run despite err from its first
+// refresh: a partition whose record could not be created is retried every
+// cycle, so only a store or source that cannot be used at all stops it.
+func (h *Host) startable(err error) bool {
+	if errors.Is(err, blobstore.ErrStoreNotFound) || errors.Is(err, blobstore.ErrPermission) ||
+		errors.Is(err, blobstore.ErrUnavailable) || errors.Is(err, blobstore.ErrClosed) {
+		return false
+	}
+	h.log.Warn("some partitions have no record yet; retrying every cycle", "err", err)
+	return true
+}
+
 // refreshPartitions reads the source's partitions and creates the record of
 // each one the store lacks (a stream that grew, a record an operator
-// deleted). stored holds the partitions with a record; nil means unknown.
+// deleted). stored holds the partitions with a record, readable or not; nil
+// means unknown. One partition's failure does not stop the others: an
+// unreadable record is reported (once per change) and left alone, and the
+// first other error is returned after every partition was tried.
 func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) error {
 	lctx, cancel := h.opContext(ctx)
 	parts, err := h.src.Partitions(lctx)
@@ -205,6 +221,8 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 		return fmt.Errorf("processor: listing partitions: %w", err)
 	}
 	slices.Sort(parts)
+	var first error
+	var corrupt []*blobstore.CorruptRecordError
 	for _, id := range parts {
 		if stored != nil && stored[id] {
 			continue
@@ -212,14 +230,45 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 		cctx, cancel := h.opContext(ctx)
 		_, err := h.store.CreateLeaseIfNotExists(cctx, id)
 		cancel()
-		if err != nil {
-			return fmt.Errorf("processor: %w", err)
+		var ce *blobstore.CorruptRecordError
+		switch {
+		case errors.As(err, &ce):
+			corrupt = append(corrupt, ce)
+		case err != nil && first == nil:
+			first = fmt.Errorf("processor: %w", err)
 		}
+	}
+	if stored == nil {
+		h.noteCorrupt(corrupt) // at start; the cycle reports from its listing
 	}
 	h.mu.Lock()
 	h.partitions = parts
 	h.mu.Unlock()
-	return nil
+	return first
+}
+
+// noteCorrupt reports unreadable records once per change: a record that
+// turns unreadable, or whose reason changes, is logged as a warning, and one
+// that is readable again (repaired or removed) as information. The
+// partitions stay out of balancing while unreadable.
+func (h *Host) noteCorrupt(now []*blobstore.CorruptRecordError) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := make(map[string]bool, len(now))
+	for _, c := range now {
+		seen[c.Key] = true
+		if h.corrupt[c.Key] != c.Reason {
+			h.corrupt[c.Key] = c.Reason
+			h.log.Warn("unreadable record left out of balancing; repair it or remove it with tidemark rm --corrupt",
+				"key", c.Key, "reason", c.Reason)
+		}
+	}
+	for key := range h.corrupt {
+		if !seen[key] {
+			delete(h.corrupt, key)
+			h.log.Info("record readable again", "key", key)
+		}
+	}
 }
 
 // cycle heartbeats, renews and flushes what the host owns, then rebalances.
@@ -320,6 +369,10 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 	switch {
 	case errors.Is(err, blobstore.ErrLeaseLost):
 		w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+	case errors.Is(err, blobstore.ErrCorrupt):
+		// The record cannot be renewed until an operator repairs it: stop
+		// now, quietly (the cycle's listing reports the key once).
+		w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
 	case err != nil:
 		h.log.Warn("renew failed", "partition", w.p.ID, "err", err)
 	}
@@ -344,12 +397,13 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	for _, c := range corrupt {
-		h.log.Warn("unreadable record left out of balancing", "key", c.Key, "reason", c.Reason)
-	}
-	stored := make(map[string]bool, len(leases))
+	h.noteCorrupt(corrupt)
+	stored := make(map[string]bool, len(leases)+len(corrupt))
 	for _, l := range leases {
 		stored[l.PartitionID] = true
+	}
+	for _, c := range corrupt {
+		stored[c.PartitionID] = true // there is a record: never create over it
 	}
 	if err := h.refreshPartitions(ctx, stored); err != nil {
 		h.log.Warn("partition refresh failed", "err", err)

@@ -176,7 +176,8 @@ func (p *Partition) writeLocked(ctx context.Context) error {
 	defer cancel()
 	err := p.host.store.UpdateCheckpoint(ctx, p.lease, p.marked)
 	if err != nil {
-		if errors.Is(err, blobstore.ErrLeaseLost) {
+		if errors.Is(err, blobstore.ErrLeaseLost) || errors.Is(err, blobstore.ErrCorrupt) {
+			// Lost, or a record no write can go to until it is repaired.
 			p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
 		}
 		return err
