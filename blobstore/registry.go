@@ -13,9 +13,13 @@ import (
 // BucketURLOpener opens a driver.Bucket from a URL. Provider packages register
 // one per scheme in their init function.
 //
-// The URL passed to OpenBucketURL no longer carries the query parameters that
-// Open consumes itself (prefix); every other parameter is the provider's to
-// interpret, and an unknown one must be an error.
+// The URL passed to OpenBucketURL has been checked by ParseStoreURL: it has
+// a scheme and no fragment, and its query parses exactly with each parameter
+// given once. It no longer carries the query parameters that Open consumes
+// itself (prefix); the others are as the user typed them, each the
+// provider's to interpret, and an unknown one must be an error. An error
+// should name parameters, not their values; Open scrubs the URL's
+// credentials from it anyway (see ScrubSecrets).
 type BucketURLOpener interface {
 	OpenBucketURL(ctx context.Context, u *url.URL) (driver.Bucket, error)
 }
@@ -34,7 +38,10 @@ var registry = struct {
 }{m: map[string]BucketURLOpener{}}
 
 // Register makes a URL scheme available to Open. It panics if scheme is
-// empty or already registered: both are programming errors found at init.
+// empty or already registered: both are programming errors found at init, as
+// with database/sql's Register. A test that registers a scheme must do so
+// once per process (in init, or under a sync.Once), not once per run, or
+// go test -count=N panics.
 func Register(scheme string, opener BucketURLOpener) {
 	registry.Lock()
 	defer registry.Unlock()

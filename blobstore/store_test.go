@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,10 +79,17 @@ func TestOpenNeverPrintsCredentials(t *testing.T) {
 	}
 }
 
-func TestOpenerErrorsAreScrubbed(t *testing.T) {
+// registerLeaky registers the "leaky" scheme, whose opener echoes its URL,
+// once per process: Register panics on a duplicate, and go test -count=N
+// runs each test N times.
+var registerLeaky = sync.OnceFunc(func() {
 	blobstore.Register("leaky", blobstore.BucketURLOpenerFunc(func(_ context.Context, u *url.URL) (driver.Bucket, error) {
 		return nil, fmt.Errorf("cannot open %s: %w", u.String(), os.ErrPermission)
 	}))
+})
+
+func TestOpenerErrorsAreScrubbed(t *testing.T) {
+	registerLeaky()
 	_, err := blobstore.Open(testCtx(t), "leaky://user:hunter2@b?sas_token=abc123def&region=x", nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "abc123def") {
 		t.Fatalf("secrets in %v", err)
