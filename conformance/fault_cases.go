@@ -288,6 +288,37 @@ var corruptCases = []testCase{
 			t.Fatalf("corrupt records %v, want %s", corrupt, e.key("bad"))
 		}
 	}},
+	{"RemoveCorruptIsFenced", func(t *testing.T, e *env) {
+		s := e.created()
+		garbage := []byte(`{"schema":1,"partition":"0","epoch":7,"counter":9,"owner":"x"`)
+		e.putRaw(e.key("0"), garbage)
+		data, version, err := s.ReadRecordBytes(e.ctx, "0")
+		noErr(t, "ReadRecordBytes", err)
+		if !bytes.Equal(data, garbage) {
+			t.Fatalf("ReadRecordBytes = %q, want the stored bytes", data)
+		}
+		e.putRaw(e.key("0"), append(garbage, ' ')) // changed after the inspection
+		wantErr(t, "RemoveCorrupt of a record that changed since it was inspected", s.RemoveCorrupt(e.ctx, "0", version), blobstore.ErrInvalidArgument)
+		if got := e.raw(e.key("0")).Data; !bytes.Equal(got, append(garbage, ' ')) {
+			t.Fatalf("a refused RemoveCorrupt changed the bytes to %q", got)
+		}
+		_, version, err = s.ReadRecordBytes(e.ctx, "0")
+		noErr(t, "ReadRecordBytes", err)
+		noErr(t, "RemoveCorrupt", s.RemoveCorrupt(e.ctx, "0", version))
+		if _, found, err := s.GetLease(e.ctx, "0"); err != nil || found {
+			t.Fatalf("GetLease after RemoveCorrupt: found %v, err %v; want absent", found, err)
+		}
+		e.partition(s, "0")
+		l := e.acquire(s, "0")
+		if l.Epoch != 8 {
+			t.Fatalf("epoch after RemoveCorrupt and a new acquisition = %d, want 8: epochs go on from the corrupt record's", l.Epoch)
+		}
+		_, version, err = s.ReadRecordBytes(e.ctx, "0")
+		noErr(t, "ReadRecordBytes", err)
+		wantErr(t, "RemoveCorrupt of a readable record", s.RemoveCorrupt(e.ctx, "0", version), blobstore.ErrInvalidArgument)
+		_, _, err = s.ReadRecordBytes(e.ctx, "missing")
+		wantErr(t, "ReadRecordBytes of a missing record", err, blobstore.ErrPartitionNotFound)
+	}},
 	{"CorruptedUnderOwner", func(t *testing.T, e *env) {
 		s := e.created()
 		e.partition(s, "0")
