@@ -5,6 +5,9 @@
 #                    fake-gcs-server and Azurite (built natively on first use,
 #                    started and stopped by scripts/test.sh), processor, CLI.
 #   make test-core   the same without the emulators (their suites skip).
+#   make stress      the whole suite three times at -cpu 1,2 with a CPU
+#                    burner per core beside it: a test that only passes on
+#                    an idle machine is a bug (scripts/stress.sh).
 #   make lint        gofmt, go vet and golangci-lint (built on first use).
 #   make bench       benchmarks, emulators included.
 #   make emulators-start / emulators-stop   the emulators on their standard
@@ -15,13 +18,16 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test test-core lint bench emulators-start emulators-stop test-compose
+.PHONY: test test-core stress lint bench emulators-start emulators-stop test-compose
 
 test:
 	bash scripts/test.sh $(PKGS)
 
 test-core:
 	$(GO) test -race -count=1 $(PKGS)
+
+stress:
+	bash scripts/stress.sh $(PKGS)
 
 GOLANGCI_VERSION = v2.15.0
 GOLANGCI = $(shell $(GO) env GOPATH)/bin/golangci-lint

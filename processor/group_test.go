@@ -214,6 +214,10 @@ func (p *recProc) Open(_ context.Context, pt *Partition) error {
 }
 
 func (p *recProc) Process(ctx context.Context, pt *Partition, evs []Event) error {
+	// Mark first and record after: a test that waits until events are
+	// recorded then also sees the checkpoint write they caused (counting
+	// before it finished failed on a busy machine).
+	err := pt.Checkpoint(ctx, evs[len(evs)-1])
 	p.r.mu.Lock()
 	m := p.r.processed[pt.ID]
 	if m == nil {
@@ -224,7 +228,7 @@ func (p *recProc) Process(ctx context.Context, pt *Partition, evs []Event) error
 		m[ev.SequenceNumber]++
 	}
 	p.r.mu.Unlock()
-	return pt.Checkpoint(ctx, evs[len(evs)-1])
+	return err
 }
 
 func (p *recProc) Close(_ context.Context, _ *Partition, reason CloseReason) error {

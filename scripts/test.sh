@@ -30,4 +30,6 @@ eval "$(bash "$emu" env)"
 export TIDEMARK_REQUIRE_EMULATORS=1
 
 if [ $# -eq 0 ]; then set -- ./...; fi
-go test -race -count=1 -timeout 30m "$@"
+# TIDEMARK_TEST_FLAGS replaces the run flags (make stress: -count=3 -cpu 1,2).
+# shellcheck disable=SC2086
+go test -race ${TIDEMARK_TEST_FLAGS:--count=1 -timeout 30m} "$@"
