@@ -56,3 +56,49 @@ func TestMemoryWithoutConditionalDelete(t *testing.T) {
 		return conformance.WithoutConditionalDelete(memHarness{name: fmt.Sprintf("conformance-nocd-%d", memRuns.Add(1))}), nil
 	})
 }
+
+// hangingBucket makes every request wait for its context while hung: the
+// in-memory stand-in for a network path that stops forwarding (the providers
+// run the same check over their real transports).
+type hangingBucket struct {
+	driver.Bucket
+	hung atomic.Bool
+}
+
+func (b *hangingBucket) Hang()   { b.hung.Store(true) }
+func (b *hangingBucket) Unhang() { b.hung.Store(false) }
+
+func (b *hangingBucket) wait(ctx context.Context) error {
+	if !b.hung.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return fmt.Errorf("hung: %w", ctx.Err())
+}
+
+func (b *hangingBucket) Get(ctx context.Context, key string) (driver.Object, error) {
+	if err := b.wait(ctx); err != nil {
+		return driver.Object{}, err
+	}
+	return b.Bucket.Get(ctx, key)
+}
+
+func (b *hangingBucket) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	if err := b.wait(ctx); err != nil {
+		return "", err
+	}
+	return b.Bucket.Put(ctx, key, data, v)
+}
+
+func (b *hangingBucket) List(ctx context.Context, prefix, token string) ([]string, string, error) {
+	if err := b.wait(ctx); err != nil {
+		return nil, "", err
+	}
+	return b.Bucket.List(ctx, prefix, token)
+}
+
+func TestMemoryHungHost(t *testing.T) {
+	name := fmt.Sprintf("hung-%d", memRuns.Add(1))
+	a := &hangingBucket{Bucket: membucket.Open(name)}
+	conformance.RunHungHost(t, a, membucket.Open(name), a)
+}

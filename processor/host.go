@@ -561,7 +561,7 @@ func (h *Host) process(p *Partition, proc Processor) {
 		if p.ctx.Err() != nil {
 			break
 		}
-		if !h.store.Holds(p.lease) {
+		if !h.mayProcess(p) {
 			// Rule 5: not written within the lease duration; another host
 			// may have taken over. No more work under this lease.
 			p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
@@ -570,6 +570,27 @@ func (h *Host) process(p *Partition, proc Processor) {
 		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
 			h.log.Warn("process failed", "partition", p.ID, "err", err)
 		}
+	}
+}
+
+// mayProcess reports whether the host may hand out a batch under p's lease.
+// It never hands one out with less than a safety margin of the lease left
+// (a quarter of the renew interval): a goroutine paused between this check
+// and the Process call must not start work after another host could have
+// taken over. Inside the margin it waits for the renewal in flight (a
+// healthy lease never gets there, see New), and it gives up when the lease
+// lapses.
+func (h *Host) mayProcess(p *Partition) bool {
+	margin := h.store.RenewInterval() / 4
+	for {
+		rem := h.store.Remaining(p.lease)
+		switch {
+		case rem == 0 || p.ctx.Err() != nil:
+			return false
+		case rem > margin:
+			return true
+		}
+		sleep(p.ctx, min(rem, 10*time.Millisecond))
 	}
 }
 
