@@ -341,8 +341,8 @@ const maxAttempts = 4
 // commit reports a refusal (*errWriteRefused) only when it knows the write did
 // not land and never will:
 //   - the driver refused the condition (ErrPrecondition is definite by the
-//     driver contract) and no earlier attempt of this commit may have landed;
-//     or
+//     driver contract, and so is ErrNotFound for a compare-and-swap) and no
+//     earlier attempt of this commit may have landed; or
 //   - the object now holds another record with a counter at most next's:
 //     that record was written on top of ifVersion, or before it, so next's
 //     compare-and-swap can never succeed, and a history that contained next
@@ -383,7 +383,11 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 			return "", wrapDriverErr("put", key, err)
 		}
 		lastErr = err
-		refusedNow := errors.Is(err, driver.ErrPrecondition) && !sent
+		// A failed precondition is definite by the driver contract, and so
+		// is a compare-and-swap on a missing object (which drivers may
+		// report as ErrNotFound): this attempt changed nothing.
+		definite := errors.Is(err, driver.ErrPrecondition) || (ifVersion != driver.CreateOnly && errors.Is(err, driver.ErrNotFound))
+		refusedNow := definite && !sent
 		conflict := errors.Is(err, driver.ErrConflict) // not applied, by contract
 		// Read back with a fresh context if ours expired: the question
 		// "did it land?" must be answered before we report anything.
