@@ -93,7 +93,8 @@ func (s *Store) observe(p *partition, rec *record) (unchanged time.Duration, exp
 
 // observed returns the lease view of rec with the observation applied.
 func (s *Store) observed(p *partition, rec *record) Lease {
-	if p.token != "" && rec.Token != p.token && !(p.known && rec.Counter < p.rec.Counter) {
+	stale := p.known && rec.Counter < p.rec.Counter // older than our own write: a store that lost writes
+	if p.token != "" && rec.Token != p.token && !stale {
 		// A read made under the partition's lock, after our last write,
 		// names another token (or none): the lease was taken, released or
 		// fenced since. Stop acting as its owner now rather than at the

@@ -138,6 +138,7 @@ type env struct {
 // sub is a fresh world for subtest t: the same harness and context, a prefix
 // and a clock of its own.
 func (e *env) sub(t *testing.T) *env {
+	t.Helper()
 	return &env{t: t, ctx: e.ctx, h: e.h, prefix: uniquePrefix(t),
 		clock: clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 }

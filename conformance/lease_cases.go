@@ -309,7 +309,9 @@ var holdCases = []testCase{
 		go func() { done <- a.Renew(ctx, l) }()
 		defer func() {
 			cancel()
-			<-done
+			if err := <-done; err == nil {
+				t.Error("a renewal whose write hung until cancelled reported success")
+			}
 			a.bkt.setFault(nil)
 		}()
 		waitFor(t, "the renewal to hang", func() bool { _, p, _, _ := a.bkt.counts(); return p >= 1 })
