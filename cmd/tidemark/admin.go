@@ -71,7 +71,7 @@ provider's tools first.`,
 				}
 				if len(ids) > 0 {
 					if created == len(ids) {
-						fmt.Fprintf(w, "Created %d partitions.\n", created)
+						fmt.Fprintf(w, "Created %d partition%s.\n", created, plural(created))
 					} else {
 						fmt.Fprintf(w, "Created %d of %d partitions (the others existed).\n", created, len(ids))
 					}
@@ -119,11 +119,11 @@ for the lease to expire. Releasing a free partition changes nothing.`,
 					}
 					switch {
 					case before.Owner == "" && after.Epoch == before.Epoch:
-						fmt.Fprintf(w, "Partition %s was already free (epoch %d).\n", id, after.Epoch)
+						fmt.Fprintf(w, "Partition %s was already free (epoch %d).\n", cell(id), after.Epoch)
 					case before.Owner == "":
-						fmt.Fprintf(w, "Partition %s released: its new owner was fenced, epoch now %d.\n", id, after.Epoch)
+						fmt.Fprintf(w, "Partition %s released: its new owner was fenced, epoch now %d.\n", cell(id), after.Epoch)
 					default:
-						fmt.Fprintf(w, "Partition %s released: %s fenced, epoch %d -> %d.\n", id, before.Owner, before.Epoch, after.Epoch)
+						fmt.Fprintf(w, "Partition %s released: %s fenced, epoch %d -> %d.\n", cell(id), cell(before.Owner), before.Epoch, after.Epoch)
 					}
 				}
 				return nil
@@ -134,9 +134,9 @@ for the lease to expire. Releasing a free partition changes nothing.`,
 }
 
 func newRmCmd() *cobra.Command {
-	var force bool
+	var force, corrupt, execute bool
 	cmd := &cobra.Command{
-		Use:     "rm PARTITION...",
+		Use:     "rm (PARTITION... | --corrupt KEY-or-PARTITION...)",
 		Aliases: []string{"delete"},
 		Short:   "Delete partitions: lease, checkpoint and metadata",
 		Long: `Delete each partition's record: its lease, checkpoint and metadata. Deleting
@@ -147,12 +147,25 @@ A held partition is refused unless --force, which first fences its owner (as
 fails with "lease lost". A host that acquires the partition again later starts
 it afresh (a new record with no checkpoint history).
 
-A corrupt record cannot be deleted with rm: remove the object with the
-provider's tools after inspecting it.`,
+A record that cannot be read (shown as corrupt by ls) is never deleted by
+plain rm. 'rm --corrupt' is the explicit way: name the record by partition id
+or by key (PREFIX+ID.json, as ls and the errors print it). Without --execute
+it shows the plan: the key, what is wrong, the size and the first bytes of
+what is stored (escaped). With --execute it removes the record only if it
+still holds those same bytes, so a record repaired or rewritten meanwhile is
+left alone. A record that reads fine is refused.`,
 		Example: `  tidemark rm 9
-  tidemark rm 9 10 --force`,
+  tidemark rm 9 10 --force
+  tidemark rm --corrupt orders/billing/2.json             # show what is stored
+  tidemark rm --corrupt orders/billing/2.json --execute   # remove it`,
 		Args: minArgs(1, "PARTITION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if corrupt {
+				if force {
+					return usageErrorf("--force does not apply to --corrupt: a corrupt record has no owner to fence")
+				}
+				return runRmCorrupt(cmd, args, execute)
+			}
 			ids := dedupe(args)
 			if err := checkIDs(ids); err != nil {
 				return err
@@ -165,7 +178,7 @@ provider's tools after inspecting it.`,
 						return err
 					}
 					if !found {
-						fmt.Fprintf(w, "Partition %s does not exist.\n", id)
+						fmt.Fprintf(w, "Partition %s does not exist.\n", cell(id))
 						continue
 					}
 					note := ""
@@ -176,7 +189,7 @@ provider's tools after inspecting it.`,
 						if _, err := s.ForceRelease(ctx, id); err != nil {
 							return err
 						}
-						note = fmt.Sprintf(" (%s fenced)", l.Owner)
+						note = fmt.Sprintf(" (%s fenced)", cell(l.Owner))
 					}
 					if err := s.DeleteLease(ctx, id); err != nil {
 						if errors.Is(err, blobstore.ErrLeaseHeld) && force {
@@ -184,12 +197,22 @@ provider's tools after inspecting it.`,
 						}
 						return err
 					}
-					fmt.Fprintf(w, "Partition %s deleted%s.\n", id, note)
+					fmt.Fprintf(w, "Partition %s deleted%s.\n", cell(id), note)
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete held partitions too, fencing their owners")
+	cmd.Flags().BoolVar(&corrupt, "corrupt", false, "remove records that cannot be read (a plan unless --execute)")
+	cmd.Flags().BoolVar(&execute, "execute", false, "with --corrupt: remove the records (without it, only show them); plain rm deletes at once")
 	return cmd
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

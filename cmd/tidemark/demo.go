@@ -36,6 +36,9 @@ The exit status is 1 if any invariant fails.`,
   tidemark demo --store file:///tmp/demo-store`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
 			cfg.Out = cmd.OutOrStdout()
 			if f, ok := cfg.Out.(*os.File); ok {
 				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {

@@ -96,18 +96,27 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
-// checkCheckpoint validates a checkpoint before any I/O.
+// checkCheckpoint validates a checkpoint given on the command line before
+// any I/O: a bad one is a usage error.
 func checkCheckpoint(cp blobstore.Checkpoint) error {
-	if err := checkIDs([]string{cp.PartitionID}); err != nil {
+	if err := validateCheckpoint(cp); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// validateCheckpoint validates a checkpoint from the command line or a file.
+func validateCheckpoint(cp blobstore.Checkpoint) error {
+	if err := blobstore.ValidatePartitionID(cp.PartitionID); err != nil {
 		return err
 	}
 	switch {
 	case cp.Offset == "":
-		return usageErrorf("the offset of partition %q is empty (the start of the stream is %q)", cp.PartitionID, blobstore.StartOfStream)
+		return fmt.Errorf("the offset of partition %q is empty (the start of the stream is %q)", cp.PartitionID, blobstore.StartOfStream)
 	case len(cp.Offset) > blobstore.MaxOffsetLen:
-		return usageErrorf("the offset of partition %q is longer than %d bytes", cp.PartitionID, blobstore.MaxOffsetLen)
+		return fmt.Errorf("the offset of partition %q is longer than %d bytes", cp.PartitionID, blobstore.MaxOffsetLen)
 	case cp.SequenceNumber < -1:
-		return usageErrorf("the sequence number of partition %q is %d, below -1", cp.PartitionID, cp.SequenceNumber)
+		return fmt.Errorf("the sequence number of partition %q is %d, below -1", cp.PartitionID, cp.SequenceNumber)
 	}
 	return nil
 }
@@ -150,6 +159,10 @@ or with --all, and the target with exactly one of:
                               partitions in the file (and named, if any are)
                               are planned; entries without a checkpoint are
                               left alone.
+
+With --all, a record that cannot be read is shown as corrupt and left alone,
+the others are rewound, and rewind then exits 1 naming it (see 'tidemark rm
+--corrupt').
 
 A rewind never moves a partition forward: a partition whose current sequence
 number is below the target is refused (skipping events is 'tidemark set').
@@ -214,7 +227,7 @@ func newRewindCmd() *cobra.Command {
 					for _, id := range args {
 						cp, ok := targets[id]
 						if !ok {
-							return usageErrorf("partition %q is not in %s", id, fromFile)
+							return fmt.Errorf("%w: %q is not in %s", blobstore.ErrPartitionNotFound, id, fromFile)
 						}
 						named[id] = cp
 					}
@@ -237,10 +250,11 @@ func newRewindCmd() *cobra.Command {
 			}
 			return withStore(cmd, nil, func(ctx context.Context, s *blobstore.Store) error {
 				var leases []blobstore.Lease
+				var corrupt []*blobstore.CorruptRecordError
 				var err error
 				switch {
 				case all:
-					leases, err = s.ListLeases(ctx)
+					leases, corrupt, err = s.ListLeasesSkippingCorrupt(ctx)
 				case targets != nil && len(args) == 0:
 					ids := make([]string, 0, len(targets))
 					for id := range targets {
@@ -275,11 +289,25 @@ func newRewindCmd() *cobra.Command {
 					planSet(r, cp, f)
 					r.apply = setCheckpointApply(s, r, f.force)
 				}
+				// Unreadable records are listed and left alone; the rest
+				// is planned (and applied) as usual, then rewind fails
+				// naming them, as ls does.
+				bad, corruptErr := corruptRows(s, corrupt)
+				for _, b := range bad {
+					rows = append(rows, &planRow{Partition: b.Partition, Exists: true, Corrupt: true,
+						Skip: "none: corrupt record, left as it is"})
+				}
 				if len(rows) == 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "No partitions in %s.\n", displayURL(cmd))
 					return nil
 				}
-				return runPlan(ctx, cmd, rows, f)
+				if err := runPlan(ctx, cmd, rows, f); err != nil {
+					if corruptErr != nil {
+						return fmt.Errorf("%w; %w", err, corruptErr)
+					}
+					return err
+				}
+				return corruptErr
 			})
 		},
 	}
@@ -313,7 +341,9 @@ type positionsEntry struct {
 }
 
 // readPositions reads a positions file: a JSON array of entries (ls -o json)
-// or an export document. A partition without a checkpoint maps to nil.
+// or an export document. A partition without a checkpoint maps to nil. A file
+// that cannot be read or is not a positions file is an operation's failure,
+// not a usage error: the command line was right.
 func readPositions(stdin io.Reader, name string) (map[string]*blobstore.Checkpoint, error) {
 	data, err := readInput(stdin, name)
 	if err != nil {
@@ -322,12 +352,12 @@ func readPositions(stdin io.Reader, name string) (map[string]*blobstore.Checkpoi
 	var entries []positionsEntry
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(data, &entries); err != nil {
-			return nil, usageErrorf("%s: not a list of partitions as 'tidemark ls -o json' prints: %v", name, err)
+			return nil, fmt.Errorf("%s: not a list of partitions as 'tidemark ls -o json' prints: %w", name, err)
 		}
 	} else {
 		doc, err := decodeExport(data, name)
 		if err != nil {
-			return nil, usageErrorf("%v (want 'tidemark ls -o json' or 'tidemark export' output)", err)
+			return nil, fmt.Errorf("%w (want 'tidemark ls -o json' or 'tidemark export' output)", err)
 		}
 		for _, p := range doc.Partitions {
 			entries = append(entries, positionsEntry{Partition: p.Partition, Checkpoint: p.Checkpoint})
@@ -336,18 +366,18 @@ func readPositions(stdin io.Reader, name string) (map[string]*blobstore.Checkpoi
 	out := make(map[string]*blobstore.Checkpoint, len(entries))
 	for i, e := range entries {
 		if err := blobstore.ValidatePartitionID(e.Partition); err != nil {
-			return nil, usageError{fmt.Errorf("%s: entry %d: %w", name, i, err)}
+			return nil, fmt.Errorf("%s: entry %d: %w", name, i, err)
 		}
 		if _, dup := out[e.Partition]; dup {
-			return nil, usageErrorf("%s: partition %q appears twice", name, e.Partition)
+			return nil, fmt.Errorf("%s: partition %q appears twice", name, e.Partition)
 		}
 		if e.Checkpoint == nil {
 			out[e.Partition] = nil
 			continue
 		}
 		cp := &blobstore.Checkpoint{PartitionID: e.Partition, Offset: e.Checkpoint.Offset, SequenceNumber: e.Checkpoint.Sequence}
-		if err := checkCheckpoint(*cp); err != nil {
-			return nil, usageError{fmt.Errorf("%s: %w", name, err)}
+		if err := validateCheckpoint(*cp); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		out[e.Partition] = cp
 	}

@@ -39,7 +39,7 @@ func corruptRows(s *blobstore.Store, corrupt []*blobstore.CorruptRecordError) ([
 	rows := make([]leaseJSON, 0, len(corrupt))
 	keys := make([]string, 0, len(corrupt))
 	for _, c := range corrupt {
-		id := strings.TrimSuffix(strings.TrimPrefix(c.Key, s.Prefix()), ".json")
+		id := strings.TrimSuffix(strings.TrimPrefix(c.Key, s.Prefix()), recordSuffix)
 		rows = append(rows, leaseJSON{Partition: id, State: "corrupt", Error: c.Reason})
 		keys = append(keys, c.Key)
 	}
@@ -118,11 +118,11 @@ func newLsCmd() *cobra.Command {
 				tw := newTable(w)
 				row(tw, "PARTITION", "OWNER", "STATE", "EPOCH", "OFFSET", "SEQUENCE", "AGE(WRITER-CLOCK)")
 				for _, l := range leases {
-					row(tw, l.PartitionID, orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
+					row(tw, cell(l.PartitionID), orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
 						offsetCell(l.Checkpoint), sequenceCell(l.Checkpoint), writerAge(l, now))
 				}
 				for _, b := range bad {
-					row(tw, b.Partition, "?", "corrupt", "?", "?", "?", "?")
+					row(tw, cell(b.Partition), "?", "corrupt", "?", "?", "?", "?")
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -169,8 +169,8 @@ against this machine's clock: informational only (see 'tidemark ls --help').`,
 					return writeJSON(w, leaseToJSON(l))
 				}
 				tw := newTable(w)
-				row(tw, "Partition:", l.PartitionID)
-				row(tw, "Key:", s.Prefix()+l.PartitionID+".json")
+				row(tw, "Partition:", cell(l.PartitionID))
+				row(tw, "Key:", cell(s.Prefix()+l.PartitionID+recordSuffix))
 				row(tw, "Owner:", orNone(l.Owner))
 				row(tw, "State:", state(l))
 				row(tw, "Epoch:", fmt.Sprint(l.Epoch))

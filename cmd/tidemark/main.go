@@ -4,8 +4,13 @@
 // back a group up or move it between providers (export, import).
 //
 // Every subcommand takes --store URL (or TIDEMARK_STORE) and --timeout. Errors
-// are one line on stderr; the exit status is 0 on success, 1 on failure and 2
-// on a usage error.
+// are one line on stderr. The exit status is 0 on success; 2 when the command
+// line is wrong (an unknown command or flag, a bad flag value, a missing
+// argument, a malformed or unusable store URL); 1 when the operation failed
+// (the store refused or could not be reached, a record is corrupt, a file
+// cannot be read or is not what it should be, a plan was refused); and 128
+// plus the signal's number when SIGINT (130, Ctrl-C) or SIGTERM (143) cut an
+// operation short. watch, which runs until interrupted, exits 0 then.
 package main
 
 import (
@@ -19,6 +24,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/blobstore"
 )
 
 // commands holds the constructors of the subcommands. Each file adds its own
@@ -34,15 +41,67 @@ var commands []func() *cobra.Command
 // Exit statuses.
 const (
 	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitFailure = 1   // the operation failed
+	exitUsage   = 2   // the command line is wrong
+	exitSignal  = 128 // plus the signal's number, as shells report it
 )
 
+// exitStatusHelp is the exit status rule, as the root help shows it.
+const exitStatusHelp = `Exit status:
+  0    success
+  1    the operation failed: the store refused or could not be reached, a
+       record is corrupt, a file cannot be read or is not an export or a
+       positions file, an executed plan left a partition unchanged
+  2    the command line is wrong: an unknown command or flag, a bad flag
+       value, a missing argument, a malformed or unusable store URL
+       (mem:// included)
+  130  interrupted by Ctrl-C (SIGINT); 143 for SIGTERM. 'tidemark watch'
+       runs until interrupted and then exits 0 (1 if its last refresh found
+       corrupt records)`
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		// The first signal stops the command cleanly; a second one kills
+		// the process at once, as it would without this handler.
+		signal.Stop(sigs)
+		cancel(interruption{sig})
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
 	os.Exit(code)
+}
+
+// interruption is the cause of a context cancelled by a signal.
+type interruption struct{ sig os.Signal }
+
+func (i interruption) Error() string { return "interrupted by " + signalName(i.sig) }
+
+// status is the exit status for the signal: 128 plus its number.
+func (i interruption) status() int {
+	if n, ok := i.sig.(syscall.Signal); ok {
+		return exitSignal + int(n)
+	}
+	return exitSignal + int(syscall.SIGINT)
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// interruptedBy returns the signal that cancelled ctx, if one did.
+func interruptedBy(ctx context.Context) (interruption, bool) {
+	var i interruption
+	ok := errors.As(context.Cause(ctx), &i)
+	return i, ok
 }
 
 // run executes the command line args and returns the exit status. Errors are
@@ -67,9 +126,30 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if cmd == nil {
 		cmd = root
 	}
-	fmt.Fprintln(stderr, "tidemark: "+errorLine(cmd, err))
-	if isUsage(err) {
+	code := exitStatus(ctx, err)
+	line := errorLine(cmd, err)
+	if sig, ok := interruptedBy(ctx); ok && code == sig.status() {
+		// Name the signal; what was cut short follows, if it says more
+		// than that it was cancelled.
+		rest := strings.TrimPrefix(line, "interrupted: ")
+		line = sig.Error()
+		if rest != context.Canceled.Error() {
+			line += ": " + rest
+		}
+	}
+	fmt.Fprintln(stderr, "tidemark: "+line)
+	return code
+}
+
+// exitStatus applies the rule in exitStatusHelp to the error a command
+// returned.
+func exitStatus(ctx context.Context, err error) int {
+	switch {
+	case isUsage(err), errors.Is(err, blobstore.ErrInvalidURL):
 		return exitUsage
+	}
+	if sig, ok := interruptedBy(ctx); ok && errors.Is(err, context.Canceled) {
+		return sig.status()
 	}
 	return exitFailure
 }
@@ -101,9 +181,14 @@ Store URLs (--store, or the TIDEMARK_STORE environment variable):
                                              (add endpoint=URL&use_path_style=true)
   gs://BUCKET                                Google Cloud Storage
   azblob://CONTAINER                         Azure Blob Storage
-  mem://NAME                                 in-process memory (tests only)
 Every URL takes prefix=FOLDER/, the folder of one consumer group. Credentials
-come from each provider's usual environment and files, and are never printed.`,
+come from each provider's usual environment and files, and are never printed.
+mem:// is refused (except by 'tidemark demo'): a memory store lives only
+inside one process, so it would vanish when the command ends.
+
+` + exitStatusHelp + `
+
+Shell completion: 'tidemark completion bash|zsh|fish|powershell --help'.`,
 		Example: `  export TIDEMARK_STORE='s3://ckpt?region=eu-west-1&prefix=orders/billing/'
   tidemark ls
   tidemark rewind --all --to-start              # show the plan
@@ -127,7 +212,6 @@ come from each provider's usual environment and files, and are never printed.`,
 		},
 	}
 	root.SuggestionsMinimumDistance = 2
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	addGlobalFlags(root)
 	for _, newCmd := range commands {
@@ -165,12 +249,12 @@ func isUsage(err error) bool {
 // operator's explanation, the underlying error's own words, credentials
 // scrubbed, newlines folded.
 func errorLine(cmd *cobra.Command, err error) string {
-	msg := explain(err)
+	msg := explain(err, storeURLFrom(cmd))
 	if isUsage(err) {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
 	}
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
-	return scrubSecrets(msg, storeURLFrom(cmd))
+	return escapeControls(scrubSecrets(msg, storeURLFrom(cmd)))
 }
 
 // storeURLFrom returns the store URL the command was given, to scrub its

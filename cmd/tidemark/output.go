@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -56,11 +57,13 @@ func writeJSON(w io.Writer, v any) error {
 
 const none = "<none>"
 
+// orNone is a stored string as a cell: <none> when empty, escaped (see
+// cell) when it holds a control character.
 func orNone(s string) string {
 	if s == "" {
 		return none
 	}
-	return s
+	return cell(s)
 }
 
 // humanDuration renders d the way kubectl renders ages: 45s, 3m12s, 5h3m,
@@ -172,7 +175,7 @@ func offsetCell(cp *blobstore.Checkpoint) string {
 	if cp == nil {
 		return none
 	}
-	return cp.Offset
+	return cell(cp.Offset)
 }
 
 func sequenceCell(cp *blobstore.Checkpoint) string {
@@ -180,4 +183,65 @@ func sequenceCell(cp *blobstore.Checkpoint) string {
 		return none
 	}
 	return strconv.FormatInt(cp.SequenceNumber, 10)
+}
+
+// Stored strings (partition ids, owners, offsets, metadata, host names) are
+// written by other programs, so a table or text line never prints them raw:
+// an ESC could clear the operator's screen or move the cursor, a newline or
+// tab could forge a row, a bidi override could reorder what is read. JSON
+// output carries the exact bytes: the JSON encoder escapes them.
+
+// unsafeRune reports whether r must not reach a terminal as it is: a C0
+// control (tab and newline included), DEL, a C1 control, a Unicode bidi
+// control, or the replacement for invalid UTF-8.
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true // ALM, LRM, RLM, LRE..RLO, LRI..PDI
+	}
+	return r == utf8.RuneError
+}
+
+// needsEscape reports whether s holds a rune unsafeRune refuses, or is not
+// valid UTF-8.
+func needsEscape(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexFunc(s, unsafeRune) >= 0
+}
+
+// cell returns a stored string fit for a table cell or a text line: as it is
+// when it is safe, else quoted with Go escapes ("\x1b[2J\nEVIL"), so nothing
+// in it acts on the terminal and the quotes show that it was escaped.
+func cell(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// escapeControls returns a message fit for a terminal: each unsafe rune is
+// replaced by its Go escape (\x1b, \u202e), the rest left as it is. It is for
+// sentences that embed stored strings, where quoting the whole would mislead.
+func escapeControls(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+				continue
+			}
+			b.WriteString(`\ufffd`)
+		case unsafeRune(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -27,6 +27,9 @@ type planRow struct {
 	Cur       *blobstore.Checkpoint
 	New       *blobstore.Checkpoint // nil: the partition is to have no checkpoint (import)
 	Held      bool
+	// Corrupt marks a record that cannot be read (rewind --all lists it and
+	// leaves it alone): its other fields are unknown.
+	Corrupt bool
 
 	// Action is what --execute does; "" when nothing is to be written, and
 	// then Skip says why. Refused marks a skip that is a refusal (held
@@ -107,7 +110,7 @@ func executePlan(ctx context.Context, rows []*planRow, storeURL string) int {
 				r.Result = "refused: " + scrubSecrets(trimPrefix(err.Error()), storeURL) + " (add --force to fence it)"
 			default:
 				r.Failed = true
-				r.Result = "failed: " + scrubSecrets(explain(timedOut(ctx, err)), storeURL)
+				r.Result = "failed: " + scrubSecrets(explain(timedOut(ctx, err), storeURL), storeURL)
 			}
 		})
 	}
@@ -135,6 +138,7 @@ type planJSON struct {
 	Refused   bool      `json:"refused"`
 	Result    string    `json:"result,omitempty"`
 	Failed    bool      `json:"failed"`
+	Corrupt   bool      `json:"corrupt,omitempty"`
 }
 
 // renderPlan prints the plan (dry run) or its results (executed).
@@ -144,7 +148,7 @@ func renderPlan(w io.Writer, rows []*planRow, f *planFlags, executed bool) error
 		for _, r := range rows {
 			out = append(out, planJSON{Partition: r.Partition, Exists: r.Exists, Owner: r.Owner, Epoch: r.Epoch,
 				Held: r.Held, Current: positionOf(r.Cur), New: positionOf(r.New), Action: r.Action, Skip: r.Skip,
-				Refused: r.Refused, Result: r.Result, Failed: r.Failed})
+				Refused: r.Refused, Result: r.Result, Failed: r.Failed, Corrupt: r.Corrupt})
 		}
 		return writeJSON(w, out)
 	}
@@ -166,8 +170,12 @@ func renderPlan(w io.Writer, rows []*planRow, f *planFlags, executed bool) error
 		if executed && r.Result != "" {
 			outcome = r.Result
 		}
-		row(tw, r.Partition, orNone(r.Owner), fmt.Sprint(r.Epoch), cur, curSeq,
-			offsetCell(r.New), sequenceCell(r.New), yesNo(r.Held), outcome)
+		if r.Corrupt {
+			row(tw, cell(r.Partition), "?", "?", "?", "?", offsetCell(r.New), sequenceCell(r.New), "?", escapeControls(outcome))
+			continue
+		}
+		row(tw, cell(r.Partition), orNone(r.Owner), fmt.Sprint(r.Epoch), cur, curSeq,
+			offsetCell(r.New), sequenceCell(r.New), yesNo(r.Held), escapeControls(outcome))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,28 +1,22 @@
 package main
 
 import (
-	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/tidemark/tidemark/blobstore"
 )
 
-// Credentials never reach the terminal: URLs are shown redacted, and every
-// error line is scrubbed of the secrets this process knows of (a store URL's
-// password and secret-looking parameters, and the values of the providers'
-// credential environment variables), whatever layer produced the message.
+// Credentials never reach the terminal. URLs are shown through
+// blobstore.RedactURL, the one redactor the library, the CLI and the demo
+// share, and every error line goes through scrubSecrets: blobstore's
+// ScrubSecrets for the store URL's credentials and any URL in the message,
+// then the values of the providers' credential environment variables, which
+// only the CLI knows to look for.
 
+// redacted is what a credential is replaced with, as blobstore writes it.
 const redacted = "xxxxx"
-
-// isSecretParam reports whether a query parameter's value is a credential:
-// its name contains secret, password, passwd, token, credential, signature or
-// sas, or ends in "key" (access_key, AccountKey), or is Azure's "sig".
-func isSecretParam(name string) bool {
-	return secretParamName.MatchString(name)
-}
-
-var secretParamName = regexp.MustCompile(`(?i)^(?:sig|.*(?:secret|password|passwd|token|credential|signature|sas).*|.*key)$`)
 
 // secretEnv lists the environment variables whose values are credentials.
 var secretEnv = []string{
@@ -32,57 +26,8 @@ var secretEnv = []string{
 	"GOOGLE_OAUTH_ACCESS_TOKEN", "MINIO_ROOT_PASSWORD", "MINIO_SECRET_KEY",
 }
 
-// redactURL returns raw fit for display: the password replaced, and the
-// values of secret-looking query parameters replaced.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparseable URL>"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-		}
-	}
-	// Rewrite the query pair by pair, so what is not secret reads exactly
-	// as the operator typed it.
-	pairs := strings.Split(u.RawQuery, "&")
-	for i, pair := range pairs {
-		k, _, hasValue := strings.Cut(pair, "=")
-		name, err := url.QueryUnescape(k)
-		if err != nil {
-			name = k
-		}
-		if hasValue && isSecretParam(name) {
-			pairs[i] = k + "=" + redacted
-		}
-	}
-	u.RawQuery = strings.Join(pairs, "&")
-	return u.String()
-}
-
-// urlSecrets returns the credential strings a store URL carries, raw and
-// escaped as they may appear in messages.
-func urlSecrets(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	if u.User != nil {
-		if p, has := u.User.Password(); has {
-			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
-		}
-	}
-	for k, vs := range u.Query() {
-		if isSecretParam(k) {
-			for _, v := range vs {
-				out = append(out, v, url.QueryEscape(v))
-			}
-		}
-	}
-	return out
-}
+// redactURL returns raw fit for display (see blobstore.RedactURL).
+func redactURL(raw string) string { return blobstore.RedactURL(raw) }
 
 // envSecrets returns the credential values set in the environment, and for
 // a connection string its AccountKey and SharedAccessSignature fields too.
@@ -104,23 +49,14 @@ func envSecrets() []string {
 	return out
 }
 
-var (
-	// userinfoPassword matches the password of a URL written in a message.
-	userinfoPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?#]*):[^@\s/?#]*@`)
-	// secretQuery matches a secret-looking query parameter written in a
-	// message, whatever URL it belongs to.
-	secretQuery = regexp.MustCompile(`(?i)([?&](?:sig|[^=&\s"]*(?:secret|password|passwd|token|credential|signature|sas)[^=&\s"]*|[^=&\s"]*key)=)(?:[^&\s"]*[^&\s":])?`)
-)
-
-// scrubSecrets removes credentials from s: any URL password and
-// secret-looking query parameter in it, and every credential value of
-// storeURL and of the environment wherever it appears. Values shorter than 4
-// bytes are not searched for on their own: replacing them everywhere would
-// mangle the message (they are still caught in URL form).
+// scrubSecrets removes credentials from s: those blobstore.ScrubSecrets
+// finds (storeURL's, and any URL password or secret-looking parameter
+// written in s), then every credential value of the environment wherever it
+// appears. Environment values shorter than 4 bytes are not searched for:
+// replacing them everywhere would mangle the message.
 func scrubSecrets(s, storeURL string) string {
-	s = userinfoPassword.ReplaceAllString(s, "${1}:"+redacted+"@")
-	s = secretQuery.ReplaceAllString(s, "${1}"+redacted)
-	secrets := append(urlSecrets(storeURL), envSecrets()...)
+	s = blobstore.ScrubSecrets(s, storeURL)
+	secrets := envSecrets()
 	// Longest first, so a secret containing another is replaced whole.
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	for _, sec := range secrets {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
 )
 
 const (
@@ -28,7 +29,8 @@ func addGlobalFlags(root *cobra.Command) {
 	pf.Duration(flagTimeout, defaultTimeout, "give up on the store after this long (per refresh for watch)")
 }
 
-// storeURL returns the URL from --store or TIDEMARK_STORE.
+// storeURL returns the URL from --store or TIDEMARK_STORE. It refuses a
+// mem:// URL: see errMemStore.
 func storeURL(cmd *cobra.Command) (string, error) {
 	u, _ := cmd.Flags().GetString(flagStore)
 	if u == "" {
@@ -37,7 +39,26 @@ func storeURL(cmd *cobra.Command) (string, error) {
 	if u == "" {
 		return "", usageErrorf("no store: pass --store URL or set %s", envStore)
 	}
+	if isMemURL(u) {
+		return "", errMemStore
+	}
 	return u, nil
+}
+
+// errMemStore refuses a mem:// store: every tidemark command is a process of
+// its own, so what one wrote to memory would be gone before the next looked.
+var errMemStore = usageErrorf("mem:// is refused: a memory store lives only inside one process, so what this command wrote would vanish when it exits; use a directory instead, e.g. --store file:///var/tmp/tidemark")
+
+// isFileURL reports whether raw names a local directory store.
+func isFileURL(raw string) bool {
+	scheme, _, ok := strings.Cut(raw, ":")
+	return ok && strings.EqualFold(strings.TrimSpace(scheme), "file")
+}
+
+// isMemURL reports whether raw names the in-process memory store.
+func isMemURL(raw string) bool {
+	scheme, _, ok := strings.Cut(raw, ":")
+	return ok && strings.EqualFold(strings.TrimSpace(scheme), "mem")
 }
 
 // commandTimeout returns --timeout, refusing a non-positive one.
@@ -138,8 +159,9 @@ func trimPrefix(s string) string {
 
 // explain turns an error into what an operator needs: the core's message
 // (which names the partition or key) and, for the errors an operator can act
-// on, what to do next.
-func explain(err error) string {
+// on, what to do next. rawURL is the store's URL ("" if none): a missing
+// directory is fixed by init, a missing bucket is not.
+func explain(err error, rawURL string) string {
 	msg := trimPrefix(err.Error())
 	// Advice meant for library callers; the operator gets theirs below.
 	msg = strings.ReplaceAll(msg, " (call CreateStoreIfNotExists)", "")
@@ -147,26 +169,34 @@ func explain(err error) string {
 	switch {
 	case isUsage(err):
 		return msg
-	case errors.As(err, &te):
-		return msg + "; check the URL, the network and the provider's endpoint"
 	case errors.Is(err, context.Canceled):
 		return "interrupted: " + msg
+	case errors.Is(err, driver.ErrBucketNotFound) && isFileURL(rawURL):
+		return msg + "; create the store with 'tidemark init' (it creates the directory), or check the path"
+	case errors.Is(err, driver.ErrBucketNotFound):
+		// Wrapped in ErrStoreNotFound, but init cannot fix it.
+		return msg + "; the bucket or container does not exist: create it with your provider's tools (tidemark init never creates buckets), or check the URL"
 	case errors.Is(err, blobstore.ErrStoreNotFound):
-		return msg + "; create it with 'tidemark init', or check the URL (the bucket or container must exist)"
+		// The message names the missing marker.
+		return msg + "; create the store with 'tidemark init', or check the URL and its prefix"
 	case errors.Is(err, blobstore.ErrLeaseHeld):
 		return msg + "; add --force to fence the owner (its epoch is bumped and its next checkpoint fails instead of overwriting this edit)"
 	case errors.Is(err, blobstore.ErrCorrupt):
-		return msg + "; the object was left as it is: inspect it with the provider's tools, then repair or delete it"
+		return msg + "; the object was left as it is: inspect it ('tidemark rm --corrupt' shows it), then repair it or remove it with 'tidemark rm --corrupt --execute'"
 	case errors.Is(err, blobstore.ErrPermission):
-		return msg + "; the provider refused the credentials: check them and their access to this bucket and prefix"
+		return msg + "; the provider refused the credentials: check the credentials and their access to this bucket and prefix"
+	case errors.Is(err, blobstore.ErrInvalidURL):
+		return msg + "; check the URL (the forms are in 'tidemark --help')"
 	case errors.Is(err, blobstore.ErrUnavailable) && strings.Contains(strings.ToLower(msg), "get credentials"):
 		// The SDK found no credentials; the core cannot tell this from an
 		// outage, the message can.
 		return msg + "; no usable credentials were found: set them the provider's usual way (environment, config files, instance role)"
+	case errors.Is(err, blobstore.ErrUnavailable) && errors.As(err, &te):
+		return msg + "; check the URL, the network and the provider's endpoint"
 	case errors.Is(err, blobstore.ErrUnavailable):
 		return msg + "; the store could not be reached: check the URL, the network and the provider's status"
-	case errors.Is(err, blobstore.ErrInvalidURL):
-		return msg
+	case errors.As(err, &te):
+		return msg + "; try again, or allow more time with --timeout"
 	}
 	return msg
 }

@@ -32,7 +32,8 @@ func init() { commands = append(commands, newExportCmd, newImportCmd) }
 //	    {"partition": "0", "owner": "host-a", "epoch": 3,
 //	     "checkpoint": {"offset": "4096", "sequence": 57},   // null when none
 //	     "metadata": "", "updated": "2026-11-23T21:39:58Z"}
-//	  ]
+//	  ],
+//	  "corrupt": [{"key": "orders/7.json", "error": "…"}]  // only when some record could not be read
 //	}
 const (
 	exportFormat  = "tidemark-export"
@@ -46,6 +47,15 @@ type exportDoc struct {
 	Prefix     string            `json:"prefix"`
 	ExportedAt time.Time         `json:"exported_at"`
 	Partitions []exportPartition `json:"partitions"`
+	// Corrupt names the records that could not be read and are therefore
+	// missing from Partitions: an export with them is incomplete.
+	Corrupt []exportCorrupt `json:"corrupt,omitempty"`
+}
+
+// exportCorrupt is a record an export left out because it cannot be read.
+type exportCorrupt struct {
+	Key   string `json:"key"`
+	Error string `json:"error"`
 }
 
 type exportPartition struct {
@@ -86,7 +96,7 @@ func decodeExport(data []byte, name string) (*exportDoc, error) {
 		}
 		seen[p.Partition] = true
 		if cp := p.checkpoint(); cp != nil {
-			if err := checkCheckpoint(*cp); err != nil {
+			if err := validateCheckpoint(*cp); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
@@ -114,17 +124,22 @@ rewind --to-file' rewinds to the checkpoints it holds.
 
 An export is one listing and one read per partition, not a snapshot taken at
 one instant: partitions that live hosts are working on keep moving while it
-runs.`,
+runs.
+
+A record that cannot be read is left out of the partitions and named in the
+document's "corrupt" list; the rest is exported, and export then exits 1
+naming it (see 'tidemark rm --corrupt').`,
 		Example: `  tidemark export -f billing.json
   tidemark export --store file:///var/lib/app/ckpt | tidemark import -f - --store 's3://ckpt?region=eu-west-1' --execute`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd, nil, func(ctx context.Context, s *blobstore.Store) error {
-				leases, err := s.ListLeases(ctx)
+				leases, corrupt, err := s.ListLeasesSkippingCorrupt(ctx)
 				if err != nil {
 					return err
 				}
 				sortLeases(leases)
+				_, corruptErr := corruptRows(s, corrupt)
 				doc := exportDoc{Format: exportFormat, Version: exportVersion, Source: displayURL(cmd),
 					Prefix: s.Prefix(), ExportedAt: time.Now().UTC().Round(time.Millisecond),
 					Partitions: make([]exportPartition, 0, len(leases))}
@@ -132,19 +147,24 @@ runs.`,
 					doc.Partitions = append(doc.Partitions, exportPartition{Partition: l.PartitionID, Owner: l.Owner,
 						Epoch: l.Epoch, Checkpoint: positionOf(l.Checkpoint), Metadata: l.Metadata, Updated: l.UpdatedAt})
 				}
+				for _, c := range corrupt {
+					doc.Corrupt = append(doc.Corrupt, exportCorrupt{Key: c.Key, Error: c.Reason})
+				}
 				var buf bytes.Buffer
 				if err := writeJSON(&buf, doc); err != nil {
 					return err
 				}
 				if file == "" || file == "-" {
-					_, err := cmd.OutOrStdout().Write(buf.Bytes())
-					return err
+					if _, err := cmd.OutOrStdout().Write(buf.Bytes()); err != nil {
+						return err
+					}
+					return corruptErr
 				}
 				if err := writeFileAtomic(file, buf.Bytes()); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "Exported %d partitions from %s to %s.\n", len(doc.Partitions), doc.Source, file)
-				return nil
+				return corruptErr
 			})
 		},
 	}
@@ -224,7 +244,15 @@ func newImportCmd() *cobra.Command {
 			}
 			doc, err := decodeExport(data, file)
 			if err != nil {
-				return usageError{err}
+				return err
+			}
+			if len(doc.Corrupt) > 0 {
+				keys := make([]string, 0, len(doc.Corrupt))
+				for _, c := range doc.Corrupt {
+					keys = append(keys, c.Key)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Note: %s is incomplete: its source had %d unreadable record(s), not restored: %s.\n",
+					file, len(keys), escapeControls(strings.Join(keys, ", ")))
 			}
 			return withStore(cmd, nil, func(ctx context.Context, s *blobstore.Store) error {
 				leases, err := s.ListLeases(ctx)

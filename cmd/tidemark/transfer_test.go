@@ -128,7 +128,9 @@ func TestExportImport(t *testing.T) {
 				if err := os.WriteFile(f, []byte(tc.doc), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				wantFail(t, tidemark(ctx, t, "import", "-f", f, "--store", newFileStoreURL(t)), exitUsage, tc.want)
+				// The command line is right; the file is not an export:
+				// the operation failed (exit 1), as for a missing file.
+				wantFail(t, tidemark(ctx, t, "import", "-f", f, "--store", newFileStoreURL(t)), exitFailure, tc.want)
 			})
 		}
 	})

@@ -35,7 +35,11 @@ Columns:
 A HOSTS section lists the hosts that announce themselves, with the number of
 partitions each owns. Set --lease-duration to the group's lease duration.
 --timeout bounds each refresh; a refresh that fails is reported and the next
-one tried.`
+one tried.
+
+A record that cannot be read is shown as a corrupt row, and the others as
+usual; when watch ends, it exits 1 naming the corrupt records its last
+refresh found (see 'tidemark rm --corrupt').`
 
 func newWatchCmd() *cobra.Command {
 	var (
@@ -92,7 +96,7 @@ func newWatchCmd() *cobra.Command {
 				err = timedOut(rctx, err)
 				rcancel()
 				if ctx.Err() != nil {
-					return nil // interrupted: a clean stop
+					return v.corruptErr // interrupted: a clean stop
 				}
 				if err != nil && n == 1 {
 					return err // the first look failed: nothing to watch
@@ -101,11 +105,11 @@ func newWatchCmd() *cobra.Command {
 					return err
 				}
 				if count > 0 && n >= count {
-					return nil
+					return v.corruptErr
 				}
 				select {
 				case <-ctx.Done():
-					return nil
+					return v.corruptErr
 				case <-ticker.C:
 				}
 			}
@@ -123,10 +127,14 @@ type snapshot struct {
 	at     time.Time
 	leases []blobstore.Lease
 	hosts  []blobstore.Host
+	// corrupt lists the records that could not be read, as ls shows them,
+	// and corruptErr names them.
+	corrupt    []leaseJSON
+	corruptErr error
 }
 
 func takeSnapshot(ctx context.Context, s *blobstore.Store) (snapshot, error) {
-	leases, err := s.ListLeases(ctx)
+	leases, corrupt, err := s.ListLeasesSkippingCorrupt(ctx)
 	if err != nil {
 		return snapshot{}, err
 	}
@@ -135,7 +143,8 @@ func takeSnapshot(ctx context.Context, s *blobstore.Store) (snapshot, error) {
 		return snapshot{}, err
 	}
 	sortLeases(leases)
-	return snapshot{at: time.Now(), leases: leases, hosts: hosts}, nil
+	bad, corruptErr := corruptRows(s, corrupt)
+	return snapshot{at: time.Now(), leases: leases, hosts: hosts, corrupt: bad, corruptErr: corruptErr}, nil
 }
 
 type watchView struct {
@@ -147,6 +156,9 @@ type watchView struct {
 	interval time.Duration
 	leaseDur time.Duration
 	frames   int
+	// corruptErr names the corrupt records of the last successful refresh:
+	// what watch exits with.
+	corruptErr error
 }
 
 // watchJSON is one refresh as -o json prints it (one line each).
@@ -170,9 +182,10 @@ func (v *watchView) draw(snap snapshot, err error) error {
 	v.frames++
 	if err != nil {
 		fmt.Fprintf(v.errw, "tidemark: refresh failed at %s: %s\n", time.Now().Format(time.TimeOnly),
-			scrubSecrets(explain(err), v.rawURL))
+			escapeControls(scrubSecrets(explain(err, v.rawURL), v.rawURL)))
 		return nil
 	}
+	v.corruptErr = snap.corruptErr
 	owned := map[string]int{}
 	for _, l := range snap.leases {
 		if l.Owner != "" {
@@ -187,6 +200,7 @@ func (v *watchView) draw(snap snapshot, err error) error {
 			j.UnchangedForSeconds = &secs
 			out.Partitions = append(out.Partitions, j)
 		}
+		out.Partitions = append(out.Partitions, snap.corrupt...)
 		for _, h := range snap.hosts {
 			out.Hosts = append(out.Hosts, hostJSON{Name: h.Name, State: hostState(h), Partitions: owned[h.Name],
 				Updated: h.UpdatedAt, UnchangedForSeconds: h.UnchangedFor.Seconds()})
@@ -203,11 +217,14 @@ func (v *watchView) draw(snap snapshot, err error) error {
 	tw := newTable(&b)
 	row(tw, "PARTITION", "OWNER", "STATE", "EPOCH", "OFFSET", "SEQUENCE", "UNCHANGED(OBSERVED)")
 	for _, l := range snap.leases {
-		row(tw, l.PartitionID, orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
+		row(tw, cell(l.PartitionID), orNone(l.Owner), state(l), fmt.Sprint(l.Epoch),
 			offsetCell(l.Checkpoint), sequenceCell(l.Checkpoint), humanDuration(l.UnchangedFor))
 	}
+	for _, c := range snap.corrupt {
+		row(tw, cell(c.Partition), "?", "corrupt", "?", "?", "?", "?")
+	}
 	_ = tw.Flush()
-	if len(snap.leases) == 0 {
+	if len(snap.leases)+len(snap.corrupt) == 0 {
 		b.WriteString("(no partitions)\n")
 	}
 	// Hosts: those announcing themselves, and owners that do not.
@@ -227,10 +244,10 @@ func (v *watchView) draw(snap snapshot, err error) error {
 		tw = newTable(&b)
 		row(tw, "HOST", "STATE", "PARTITIONS", "UNCHANGED(OBSERVED)")
 		for _, h := range snap.hosts {
-			row(tw, h.Name, hostState(h), fmt.Sprint(owned[h.Name]), humanDuration(h.UnchangedFor))
+			row(tw, cell(h.Name), hostState(h), fmt.Sprint(owned[h.Name]), humanDuration(h.UnchangedFor))
 		}
 		for _, o := range silent {
-			row(tw, o, "<no presence record>", fmt.Sprint(owned[o]), none)
+			row(tw, cell(o), "<no presence record>", fmt.Sprint(owned[o]), none)
 		}
 		_ = tw.Flush()
 	}
@@ -240,7 +257,10 @@ func (v *watchView) draw(snap snapshot, err error) error {
 			free++
 		}
 	}
-	fmt.Fprintf(&b, "\n%d partitions, %d free or expired; expiry after %v unchanged.\n", len(snap.leases), free, v.leaseDur)
+	fmt.Fprintf(&b, "\n%d partitions, %d free or expired; expiry after %v unchanged.\n", len(snap.leases)+len(snap.corrupt), free, v.leaseDur)
+	if snap.corruptErr != nil {
+		fmt.Fprintf(&b, "%s.\n", escapeControls(trimPrefix(snap.corruptErr.Error())))
+	}
 	_, err = io.WriteString(v.w, b.String())
 	return err
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,13 +24,18 @@ type Config struct {
 	StoreURL      string        // default: a file store in a new temporary folder
 	Hosts         int           // default 4; at least 3 (one is killed, one stopped)
 	Partitions    int           // default 32
-	Duration      time.Duration // default 20s
+	Duration      time.Duration // default 30s (at least 8 lease durations)
 	EventsPerSec  int           // default 400, spread over the partitions
 	LeaseDuration time.Duration // default 3s
 	RenewInterval time.Duration // default 1s
 	Out           io.Writer     // default os.Stdout
 	Live          bool          // redraw the ownership view in place (a terminal)
 }
+
+// Validate reports whether Run would accept c (with its defaults applied),
+// without running anything. Its error wraps blobstore.ErrInvalidArgument and
+// names the field at fault.
+func (c Config) Validate() error { return c.defaults() }
 
 func (c *Config) defaults() error {
 	if c.Hosts == 0 {
@@ -41,7 +45,7 @@ func (c *Config) defaults() error {
 		c.Partitions = 32
 	}
 	if c.Duration == 0 {
-		c.Duration = 20 * time.Second
+		c.Duration = 30 * time.Second
 	}
 	if c.EventsPerSec == 0 {
 		c.EventsPerSec = 400
@@ -60,6 +64,15 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: hosts must be 3 to 25 (one is killed, one stopped, and one more joins), got %d", blobstore.ErrInvalidArgument, c.Hosts)
 	case c.Partitions < 1 || c.Partitions > 1024:
 		return fmt.Errorf("%w: partitions must be 1 to 1024, got %d", blobstore.ErrInvalidArgument, c.Partitions)
+	case c.LeaseDuration < 0 || c.RenewInterval < 0:
+		return fmt.Errorf("%w: the lease duration (%v) and renew interval (%v) must be positive",
+			blobstore.ErrInvalidArgument, c.LeaseDuration, c.RenewInterval)
+	case 3*c.RenewInterval > c.LeaseDuration:
+		// A host balances every renew interval, a renewal may start a renew
+		// interval after that and take one more: all of it must fit in a
+		// lease (processor.New's rule), or healthy leases lapse.
+		return fmt.Errorf("%w: the renew interval %v must be at most a third of the lease duration %v",
+			blobstore.ErrInvalidArgument, c.RenewInterval, c.LeaseDuration)
 	case c.Duration < 8*c.LeaseDuration:
 		return fmt.Errorf("%w: duration %v is too short for a lease of %v: give it at least %v",
 			blobstore.ErrInvalidArgument, c.Duration, c.LeaseDuration, 8*c.LeaseDuration)
@@ -461,14 +474,6 @@ func (v *observed) allTakenFrom(ids []string, from string) bool {
 	return true
 }
 
-func redact(raw string) string {
-	if i := strings.IndexAny(raw, "?"); i >= 0 {
-		raw = raw[:i]
-	}
-	if i := strings.Index(raw, "@"); i >= 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			raw = raw[:j+3] + "…" + raw[i:]
-		}
-	}
-	return raw
-}
+// redact shows a store URL without its credentials: blobstore.RedactURL,
+// the redactor the library and the CLI use too.
+func redact(raw string) string { return blobstore.RedactURL(raw) }

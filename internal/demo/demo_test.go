@@ -25,14 +25,21 @@ func TestShortDemo(t *testing.T) {
 	}
 	Print(&out, sum)
 	t.Log("\n" + out.String())
-	if !sum.OK() {
-		t.Fatalf("invariants failed: %v", sum.Violations)
+	// Safety holds exactly, however busy the machine.
+	if len(sum.Violations) > 0 || sum.Missed > 0 || sum.FailoverMissing {
+		t.Fatalf("invariants failed: %v; missed %d; failover seen: %v", sum.Violations, sum.Missed, !sum.FailoverMissing)
 	}
-	if sum.Failover > sum.FailoverBound+200*time.Millisecond { // + the observer's polling period and listing
-		t.Errorf("failover %v over its bound %v", sum.Failover, sum.FailoverBound)
+	// The bounds are real time here: a machine busy enough to delay the
+	// hosts' goroutines by a second (make stress runs a CPU burner beside
+	// the race detector) stretches them. The exact bounds are proved on a
+	// manual clock (processor's Failover and handoff tests), and the demo
+	// itself exits 1 when a bound is missed.
+	const slack = time.Second
+	if sum.Failover > sum.FailoverBound+slack {
+		t.Errorf("failover %v over its bound %v (+%v for a busy machine)", sum.Failover, sum.FailoverBound, slack)
 	}
-	if sum.Handoff > sum.HandoffBound+200*time.Millisecond {
-		t.Errorf("handoff %v over its bound %v", sum.Handoff, sum.HandoffBound)
+	if sum.Handoff > sum.HandoffBound+slack {
+		t.Errorf("handoff %v over its bound %v (+%v for a busy machine)", sum.Handoff, sum.HandoffBound, slack)
 	}
 	if sum.Produced == 0 || sum.Processed < sum.Produced {
 		t.Errorf("produced %d, processed %d", sum.Produced, sum.Processed)
@@ -57,10 +64,33 @@ func TestDemoRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// The demo shows its store URL through blobstore.RedactURL: no password,
+// wherever it is in the URL, and no secret-looking parameter's value.
 func TestRedact(t *testing.T) {
-	got := redact("s3://AKIA:secret@bucket?endpoint=http://x&secret_access_key=y")
-	if strings.Contains(got, "secret") || strings.Contains(got, "AKIA") {
-		t.Fatalf("redact leaked: %s", got)
+	for _, raw := range []string{
+		"s3://AKIA:pw-url-0451@bucket?endpoint=http://x&secret_access_key=key-0451",
+		"s3://bucket?endpoint=http://user:pw-url-0451@host:9000&pw=key-0451&region=x",
+	} {
+		got := redact(raw)
+		if strings.Contains(got, "pw-url-0451") || strings.Contains(got, "key-0451") {
+			t.Errorf("redact(%q) leaked: %s", raw, got)
+		}
+		if got != blobstore.RedactURL(raw) {
+			t.Errorf("redact(%q) = %q, not blobstore.RedactURL's %q", raw, got, blobstore.RedactURL(raw))
+		}
+	}
+}
+
+// A bad configuration is refused by Validate, before anything runs.
+func TestValidate(t *testing.T) {
+	for _, c := range []Config{{Hosts: 2}, {Partitions: -1}, {Duration: time.Second}, {Hosts: 26},
+		{LeaseDuration: -time.Second}, {LeaseDuration: time.Second, RenewInterval: time.Second}} {
+		if err := c.Validate(); !errors.Is(err, blobstore.ErrInvalidArgument) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalidArgument", c, err)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("the defaults do not validate: %v", err)
 	}
 }
 
