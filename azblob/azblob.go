@@ -37,7 +37,14 @@
 // gocloud.dev reads these variables once per process, on the first open.
 // The prefix parameter is consumed by blobstore before this package sees the
 // URL; any other parameter, a URL path, or gocloud's key parameter is an
-// error. Use OpenBucket to build the container client yourself.
+// error. So is a container name Azure refuses (3 to 63 lowercase letters,
+// digits and hyphens), and a connection string that gocloud.dev or the SDK
+// cannot use: the error names the variable and the part that is wrong (no
+// AccountName, no AccountKey, a key that is not base64, a BlobEndpoint
+// without http://, ...) and never shows the string, which holds the key. The
+// connection string is checked on every open. OpenBucket refuses a client
+// whose URL is not an http:// or https:// URL. Use OpenBucket to build the
+// container client yourself.
 //
 // # Errors
 //
@@ -55,6 +62,14 @@
 // Anything else (a timeout, a refused connection, a 5xx) wraps only the
 // underlying error: for Put it means the outcome is unknown. The SDK error is
 // an *azcore.ResponseError (use errors.As, or bloberror.HasCode).
+//
+// Messages are one line: the request (method and URL without query), the
+// HTTP status, Azure's error code and the first line of its message, e.g.
+// "azblob: get: bucket not found: GET http://127.0.0.1:10000/devstoreaccount1/c/p0.json:
+// HTTP 404 ContainerNotFound: The specified container does not exist.",
+// not the SDK's multi-line dump of the response. A 400 InvalidResourceName or
+// OutOfRangeInput adds the container naming rule. A URL that carries a SAS
+// signature is never shown with it.
 //
 // # Retries and timeouts
 //
@@ -87,6 +102,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -142,6 +158,12 @@ func OpenBucket(ctx context.Context, client *container.Client, opts *Options) (d
 func openBucket(client *container.Client, opts *Options) (*bucket, error) {
 	if client == nil {
 		return nil, errors.New("azblob: OpenBucket: client is required")
+	}
+	// The SDK accepts a URL without a scheme (a connection string's
+	// BlobEndpoint=127.0.0.1:10000/...) and fails every request on it, as if
+	// the service were down.
+	if u, err := url.Parse(client.URL()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("azblob: OpenBucket: container URL %s is not an http:// or https:// URL: check the endpoint (BlobEndpoint in a connection string)", withoutQuery(client.URL()))
 	}
 	var o Options
 	if opts != nil {

@@ -1,11 +1,15 @@
 package azblob
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
@@ -13,17 +17,114 @@ import (
 )
 
 // wrapError is the one place where Azure's answers become driver sentinels.
-// It names the operation (blobstore.Store names the key, and the SDK's own
-// message carries the blob URL) and keeps err reachable with errors.As.
-// Anything it does not classify is left for the caller to treat as unknown.
+// It names the operation (blobstore.Store names the key) and keeps err
+// reachable with errors.As. Anything it does not classify is left for the
+// caller to treat as unknown.
+//
+// The message is one line. The SDK's *azcore.ResponseError prints the request
+// line, the status, the error code and the whole XML body over a dozen lines;
+// here an answer reads "GET <blob URL without query>: HTTP <status> <code>:
+// <first line of the service's message>", plus what to do when the answer is
+// a configuration mistake (an invalid container name). A transport error
+// shows the request URL without a SAS signature.
 func wrapError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var errs []error
+	msg := "azblob: " + op + ": "
 	if s := sentinelFor(err); s != nil {
-		return fmt.Errorf("azblob: %s: %w: %w", op, s, err)
+		errs = append(errs, s)
+		msg += s.Error() + ": "
 	}
-	return fmt.Errorf("azblob: %s: %w", op, err)
+	errs = append(errs, err)
+	var re *azcore.ResponseError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		msg += summarize(re)
+	case errors.As(err, &ue):
+		msg += strings.Replace(err.Error(), ue.URL, withoutQuery(ue.URL), 1)
+	default:
+		msg += err.Error()
+	}
+	return &azureError{msg: msg, errs: errs}
+}
+
+// azureError is wrapError's result: a one-line message that unwraps to the
+// driver sentinel (if any) and to the SDK's error.
+type azureError struct {
+	msg  string
+	errs []error
+}
+
+func (e *azureError) Error() string   { return e.msg }
+func (e *azureError) Unwrap() []error { return e.errs }
+
+// summarize renders an Azure answer on one line.
+func summarize(re *azcore.ResponseError) string {
+	var b strings.Builder
+	if resp := re.RawResponse; resp != nil && resp.Request != nil && resp.Request.URL != nil {
+		u := resp.Request.URL
+		fmt.Fprintf(&b, "%s %s://%s%s: ", resp.Request.Method, u.Scheme, u.Host, u.EscapedPath())
+	}
+	fmt.Fprintf(&b, "HTTP %d", re.StatusCode)
+	if re.ErrorCode != "" {
+		b.WriteString(" " + re.ErrorCode)
+	}
+	if m := serviceMessage(re.RawResponse); m != "" {
+		b.WriteString(": " + m)
+	}
+	switch bloberror.Code(re.ErrorCode) {
+	case bloberror.InvalidResourceName, bloberror.OutOfRangeInput:
+		b.WriteString("; check the container name: " + containerNameRule)
+	}
+	return b.String()
+}
+
+// serviceMessage returns the first line of the message in an Azure error
+// answer: the <Message> of the XML body, or, for a HEAD answer, which has no
+// body, the status line's reason phrase (Azure puts the message there too).
+func serviceMessage(resp *http.Response) string {
+	if resp == nil {
+		return ""
+	}
+	var msg string
+	if body, err := runtime.Payload(resp); err == nil && len(body) > 0 {
+		var x struct {
+			Message string `xml:"Message"`
+		}
+		if xml.Unmarshal(body, &x) == nil {
+			msg = x.Message
+		}
+	}
+	if msg == "" {
+		_, reason, _ := strings.Cut(resp.Status, " ")
+		if reason != http.StatusText(resp.StatusCode) {
+			msg = reason
+		}
+	}
+	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\n")
+	msg = strings.TrimSpace(msg)
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return msg
+}
+
+// withoutQuery drops a URL's query if it carries a SAS signature.
+func withoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		s, _, _ := strings.Cut(raw, "?")
+		return s
+	}
+	if q := u.Query(); q.Has("sig") || q.Has("Sig") || u.User != nil {
+		u.RawQuery = ""
+		u.User = nil
+		return u.String() + "?(SAS not shown)"
+	}
+	return u.String()
 }
 
 func sentinelFor(err error) error {

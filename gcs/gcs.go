@@ -41,6 +41,16 @@
 // gcsblob's grpc, zonal and private_key_path parameters are refused: the gRPC
 // API is not supported by this driver. Any other parameter is an error.
 //
+// Opening checks what would otherwise fail every request as if the service
+// were down, and reports it as an error of the URL: a bucket name Cloud
+// Storage refuses (OpenBucket checks it too), a STORAGE_EMULATOR_HOST that is
+// neither host:port nor an http(s) URL, and, when Application Default
+// Credentials are in use (no emulator, not anonymous, no ClientOptions), a
+// credentials file (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's
+// application_default_credentials.json) that is not JSON, has no type, or is
+// a service account key whose private key does not parse. The message names
+// the file, never its contents.
+//
 // To use your own *storage.Client, or to change Options, call OpenBucket
 // instead.
 //
@@ -103,6 +113,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -192,9 +203,24 @@ func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (driver.Bucke
 	if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("gcs: open %s: URL path %q is not supported: use the prefix parameter for key prefixes", u.Redacted(), u.Path)
 	}
-	clientOpts, err := clientOptionsFromQuery(u.Query())
+	clientOpts, anonymous, err := clientOptionsFromQuery(u.Query())
 	if err != nil {
 		return nil, fmt.Errorf("gcs: open %s: %w", u.Redacted(), err)
+	}
+	if err := checkBucketName(u.Host); err != nil {
+		return nil, fmt.Errorf("gcs: open %s: %w", u.Redacted(), err)
+	}
+	if host := os.Getenv("STORAGE_EMULATOR_HOST"); host != "" {
+		if err := checkEmulatorHost(host); err != nil {
+			return nil, fmt.Errorf("gcs: open %s: %w", u.Redacted(), err)
+		}
+	} else if !anonymous && len(o.ClientOptions) == 0 {
+		// Only Application Default Credentials are in play: with the
+		// emulator, anonymous access or options of the caller's (which may
+		// name other credentials), the file is not read.
+		if err := checkCredentials(); err != nil {
+			return nil, fmt.Errorf("gcs: open %s: %w", u.Redacted(), err)
+		}
 	}
 	clientOpts = append(clientOpts, o.ClientOptions...)
 	// storage.NewClient reads STORAGE_EMULATOR_HOST itself: when it is set the
@@ -212,38 +238,38 @@ func (o *URLOpener) OpenBucketURL(ctx context.Context, u *url.URL) (driver.Bucke
 	return b, nil
 }
 
-func clientOptionsFromQuery(q url.Values) ([]option.ClientOption, error) {
-	var opts []option.ClientOption
-	anonymous := false
+// clientOptionsFromQuery returns the client options the URL's parameters ask
+// for, and whether they ask for an unauthenticated client.
+func clientOptionsFromQuery(q url.Values) (opts []option.ClientOption, anonymous bool, err error) {
 	for k, vs := range q {
 		v := vs[len(vs)-1]
 		switch k {
 		case "anonymous":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, fmt.Errorf("invalid value %q for query parameter %q: %w", v, k, err)
+				return nil, false, fmt.Errorf("invalid value %q for query parameter %q: %w", v, k, err)
 			}
 			anonymous = anonymous || b
 		case "access_id":
 			if v != "-" {
-				return nil, fmt.Errorf(`query parameter "access_id" only accepts "-" (an unauthenticated client): Tidemark makes no signed URLs`)
+				return nil, false, fmt.Errorf(`query parameter "access_id" only accepts "-" (an unauthenticated client): Tidemark makes no signed URLs`)
 			}
 			anonymous = true
 		case "universe_domain":
 			if v == "" {
-				return nil, errors.New(`query parameter "universe_domain" is empty`)
+				return nil, false, errors.New(`query parameter "universe_domain" is empty`)
 			}
 			opts = append(opts, option.WithUniverseDomain(v))
 		case "grpc", "zonal", "private_key_path":
-			return nil, fmt.Errorf("query parameter %q is not supported by the tidemark gcs driver", k)
+			return nil, false, fmt.Errorf("query parameter %q is not supported by the tidemark gcs driver", k)
 		default:
-			return nil, fmt.Errorf("invalid query parameter %q", k)
+			return nil, false, fmt.Errorf("invalid query parameter %q", k)
 		}
 	}
 	if anonymous {
 		opts = append(opts, option.WithoutAuthentication())
 	}
-	return opts, nil
+	return opts, anonymous, nil
 }
 
 // OpenBucket returns a driver.Bucket for the existing GCS bucket named bucket,
@@ -264,6 +290,9 @@ func openBucket(client *gcstorage.Client, name string, opts *Options, ownsClient
 	}
 	if name == "" {
 		return nil, errors.New("gcs: OpenBucket: bucket name is required")
+	}
+	if err := checkBucketName(name); err != nil {
+		return nil, fmt.Errorf("gcs: OpenBucket: %w", err)
 	}
 	o := opts.withDefaults()
 	// client.Bucket clones the client's retry settings, so this Retryer call

@@ -3,7 +3,9 @@ package s3
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -16,14 +18,29 @@ import (
 // names the operation and the key, and keeps err reachable with errors.As
 // (smithy.APIError, *awshttp.ResponseError). Anything it does not classify is
 // left for the caller to treat as an unknown outcome.
-func wrapError(op, key string, err error) error {
+//
+// Two answers that are configuration mistakes, not outages, get a hint of what
+// to change: a bucket name the service refuses (400 InvalidBucketName), and a
+// failed DNS lookup of <bucket>.<endpoint host>, which is what a custom
+// endpoint without path-style addressing (MinIO and most S3-compatible
+// servers) produces.
+func (b *bucket) wrapError(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if s := sentinelFor(err); s != nil {
-		return fmt.Errorf("s3: %s %q: %w: %w", op, key, s, err)
+	var hint string
+	var ae smithy.APIError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &ae) && ae.ErrorCode() == "InvalidBucketName":
+		hint = fmt.Sprintf("; the service refuses the bucket name %q: S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", b.name)
+	case errors.As(err, &dns) && b.endpointHost != "" && strings.EqualFold(dns.Name, b.name+"."+b.endpointHost):
+		hint = fmt.Sprintf("; the client addressed the bucket as host %s (virtual-hosted style): set use_path_style=true for MinIO and other S3-compatible servers", dns.Name)
 	}
-	return fmt.Errorf("s3: %s %q: %w", op, key, err)
+	if s := sentinelFor(err); s != nil {
+		return fmt.Errorf("s3: %s %q: %w: %w%s", op, key, s, err, hint)
+	}
+	return fmt.Errorf("s3: %s %q: %w%s", op, key, err, hint)
 }
 
 // permissionCodes are S3 error codes about credentials or rights. Some come

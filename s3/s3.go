@@ -34,7 +34,11 @@
 //
 // The prefix parameter is consumed by blobstore before this package sees the
 // URL; any parameter gocloud.dev does not know, gocloud's key parameter, or a
-// URL path is an error. Use OpenBucket to build the client yourself.
+// URL path is an error. So is an endpoint that is not an http:// or https://
+// URL ("endpoint=127.0.0.1:9000"), wherever it comes from (the URL, the
+// environment or the config files): the SDK would fail every request on it.
+// OpenBucket checks its client's endpoint the same way. Use OpenBucket to
+// build the client yourself.
 //
 // # Errors
 //
@@ -56,6 +60,13 @@
 // unknown, and blobstore resolves it by reading the object back. The SDK
 // error is a smithy.APIError (ErrorCode) and an *awshttp.ResponseError
 // (HTTPStatusCode), both reachable with errors.As.
+//
+// Two unclassified answers are configuration mistakes, and their message
+// says what to change: 400 InvalidBucketName gives the naming rule (the name
+// is not checked before sending: AWS still serves legacy us-east-1 buckets
+// with upper case and underscores), and a failed DNS lookup of
+// <bucket>.<endpoint host> under a custom endpoint says to set
+// use_path_style=true, as MinIO and most S3-compatible servers need.
 //
 // # Retries and timeouts
 //
@@ -104,6 +115,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -191,8 +204,42 @@ func openBucket(client *awss3.Client, name string, opts *Options) (*bucket, erro
 		o.PageSize = DefaultPageSize
 	}
 	b := &bucket{client: client, name: name, opts: o}
+	if ep, ok := customEndpoint(client.Options()); ok {
+		// The SDK accepts any string here and fails every request on one
+		// without a scheme ("127.0.0.1:9000"), as if the service were down.
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			want := "http://127.0.0.1:9000"
+			if !strings.Contains(ep, "://") {
+				want = "http://" + ep
+			}
+			if strings.Contains(ep, "@") {
+				ep, want = "(not shown: it holds userinfo)", "http://HOST:PORT"
+			}
+			return nil, fmt.Errorf("s3: endpoint %s is not an http:// or https:// URL: give its scheme, e.g. endpoint=%s", ep, want)
+		}
+		b.endpointHost = u.Hostname()
+	}
 	b.optFns = []func(*awss3.Options){b.bound}
 	return b, nil
+}
+
+// customEndpoint returns the endpoint the client was configured with, if any:
+// BaseEndpoint, or the URL a legacy EndpointResolver gives (gocloud.dev
+// v0.47.0 turns the URL's endpoint parameter into one). An SDK client without
+// either resolves AWS's own endpoints.
+func customEndpoint(o awss3.Options) (string, bool) {
+	if o.BaseEndpoint != nil {
+		return *o.BaseEndpoint, true
+	}
+	// Deprecated in the SDK, but what gocloud.dev sets. An error
+	// (aws.EndpointNotFoundError) makes the SDK fall back to AWS's endpoints.
+	if r := o.EndpointResolver; r != nil { //nolint:staticcheck // see above
+		if ep, err := r.ResolveEndpoint(o.Region, awss3.EndpointResolverOptions{}); err == nil && ep.URL != "" {
+			return ep.URL, true
+		}
+	}
+	return "", false
 }
 
 // bucket implements driver.Bucket and driver.Describer.
@@ -201,7 +248,10 @@ type bucket struct {
 	name   string
 	opts   Options
 	optFns []func(*awss3.Options) // passed to every SDK call
-	closed atomic.Bool
+	// endpointHost is the host of the client's custom endpoint, if it has
+	// one (without port), for wrapError's hint.
+	endpointHost string
+	closed       atomic.Bool
 	// onClose releases what the URL opener opened (the gocloud bucket); nil
 	// for OpenBucket.
 	onClose func() error
@@ -281,12 +331,12 @@ func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 		Key:    aws.String(key),
 	}, b.optFns...)
 	if err != nil {
-		return driver.Object{}, wrapError("get", key, err)
+		return driver.Object{}, b.wrapError("get", key, err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)
 	if err != nil {
-		return driver.Object{}, wrapError("get", key, err)
+		return driver.Object{}, b.wrapError("get", key, err)
 	}
 	etag := aws.ToString(out.ETag)
 	if etag == "" {
@@ -318,7 +368,7 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	}
 	out, err := b.client.PutObject(ctx, in, b.optFns...)
 	if err != nil {
-		return "", wrapError("put", key, err)
+		return "", b.wrapError("put", key, err)
 	}
 	etag := aws.ToString(out.ETag)
 	if etag == "" {
@@ -344,7 +394,7 @@ func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
 		in.IfMatch = aws.String(ifVersion)
 	}
 	_, err := b.client.DeleteObject(ctx, in, b.optFns...)
-	err = wrapError("delete", key, err)
+	err = b.wrapError("delete", key, err)
 	if errors.Is(err, driver.ErrNotFound) {
 		return nil
 	}
@@ -368,7 +418,7 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 	}
 	out, err := b.client.ListObjectsV2(ctx, in, b.optFns...)
 	if err != nil {
-		return nil, "", wrapError("list", prefix, err)
+		return nil, "", b.wrapError("list", prefix, err)
 	}
 	keys := make([]string, 0, len(out.Contents))
 	for _, obj := range out.Contents {

@@ -667,7 +667,7 @@ func TestErrorMapping(t *testing.T) {
 		{"deadline", context.DeadlineExceeded, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := wrapError("put", "k.json", tc.err)
+			err := (&bucket{name: "b"}).wrapError("put", "k.json", tc.err)
 			for _, s := range sentinels {
 				if got := errors.Is(err, s); got != (s == tc.want) { //nolint:errorlint // comparing sentinel identities
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
@@ -681,7 +681,7 @@ func TestErrorMapping(t *testing.T) {
 			}
 		})
 	}
-	if wrapError("get", "k", nil) != nil {
+	if (&bucket{name: "b"}).wrapError("get", "k", nil) != nil {
 		t.Error("wrapError(nil) != nil")
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
@@ -101,9 +102,18 @@ func (b *Bucket) notFound(op, key string, err error) error {
 	return fmt.Errorf("file: %s %q: %w: %w", op, key, driver.ErrNotFound, err)
 }
 
-func classify(op, key string, err error) error {
-	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("file: %s %q: %w: %w", op, key, driver.ErrPermission, err)
+// classify is the one place where file system errors become driver
+// sentinels. A refusal by the file system (EACCES, EPERM, or EROFS for a
+// read-only mount) is ErrPermission, never an outage, and its message names
+// the directory and what to check. Anything else is left unclassified.
+func (b *Bucket) classify(op, key string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("file: %s %q: %w: %w: the file system holding %s is read-only: mount it read-write or choose another directory",
+			op, key, driver.ErrPermission, err, b.root)
+	case errors.Is(err, fs.ErrPermission): // EACCES, EPERM
+		return fmt.Errorf("file: %s %q: %w: %w: check the directory's permissions: this process must be able to create, rename and remove files in %s",
+			op, key, driver.ErrPermission, err, b.root)
 	}
 	return fmt.Errorf("file: %s %q: %w", op, key, err)
 }
@@ -128,7 +138,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 		if isMissing(err) {
 			return driver.Object{}, b.notFound("get", key, err)
 		}
-		return driver.Object{}, classify("get", key, err)
+		return driver.Object{}, b.classify("get", key, err)
 	}
 	return driver.Object{Data: data, Version: version(data)}, nil
 }
@@ -153,13 +163,13 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	}
 	unlock, err := b.lock(ctx, key)
 	if err != nil {
-		return "", classify("put", key, err)
+		return "", b.classify("put", key, err)
 	}
 	defer unlock()
 
 	cur, err := b.current(p)
 	if err != nil {
-		return "", classify("put", key, err)
+		return "", b.classify("put", key, err)
 	}
 	switch {
 	case ifVersion == driver.CreateOnly && cur != "":
@@ -168,7 +178,7 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 		return "", fmt.Errorf("file: put %q: version changed: %w", key, driver.ErrPrecondition)
 	}
 	if err := b.replace(p, data); err != nil {
-		return "", classify("put", key, err)
+		return "", b.classify("put", key, err)
 	}
 	return version(data), nil
 }
@@ -241,12 +251,12 @@ func (b *Bucket) Delete(ctx context.Context, key, ifVersion string) error {
 		if isMissing(err) {
 			return nil
 		}
-		return classify("delete", key, err)
+		return b.classify("delete", key, err)
 	}
 	defer unlock()
 	cur, err := b.current(p)
 	if err != nil {
-		return classify("delete", key, err)
+		return b.classify("delete", key, err)
 	}
 	if cur == "" {
 		return nil
@@ -255,7 +265,7 @@ func (b *Bucket) Delete(ctx context.Context, key, ifVersion string) error {
 		return fmt.Errorf("file: delete %q: version changed: %w", key, driver.ErrPrecondition)
 	}
 	if err := os.Remove(p); err != nil && !isMissing(err) {
-		return classify("delete", key, err)
+		return b.classify("delete", key, err)
 	}
 	return syncDir(filepath.Dir(p))
 }
@@ -266,7 +276,7 @@ func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 		if isMissing(err) {
 			return nil, "", fmt.Errorf("file: list %q: directory %s does not exist: %w", prefix, b.root, driver.ErrBucketNotFound)
 		}
-		return nil, "", classify("list", prefix, err)
+		return nil, "", b.classify("list", prefix, err)
 	}
 	// Walk only the deepest directory the prefix names.
 	start := b.root
@@ -305,7 +315,7 @@ func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 		return nil
 	})
 	if err != nil {
-		return nil, "", classify("list", prefix, err)
+		return nil, "", b.classify("list", prefix, err)
 	}
 	sort.Strings(keys)
 	if len(keys) > PageSize {
