@@ -280,6 +280,18 @@ func (b *bucket) bound(o *awss3.Options) {
 	}
 }
 
+// retryNoter records that the SDK is about to retry a call: RetryDelay is
+// asked only before a retry.
+type retryNoter struct {
+	aws.RetryerV2
+	retried *atomic.Bool
+}
+
+func (r retryNoter) RetryDelay(attempt int, err error) (time.Duration, error) {
+	r.retried.Store(true)
+	return r.RetryerV2.RetryDelay(attempt, err)
+}
+
 // cappedBackoff keeps the retryer's own (jittered) delay, capped.
 type cappedBackoff struct {
 	aws.RetryerV2
@@ -366,8 +378,20 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	if b.opts.KMSEncryptionID != "" {
 		in.SSEKMSKeyId = aws.String(b.opts.KMSEncryptionID)
 	}
-	out, err := b.client.PutObject(ctx, in, b.optFns...)
+	// Note whether the SDK retried: a retry's 412 may be the echo of the
+	// earlier attempt's own success, and must not read as a refusal.
+	var retried atomic.Bool
+	noteRetries := func(o *awss3.Options) {
+		if r, ok := o.Retryer.(aws.RetryerV2); ok {
+			o.Retryer = retryNoter{RetryerV2: r, retried: &retried}
+		}
+	}
+	out, err := b.client.PutObject(ctx, in, append(b.optFns[:len(b.optFns):len(b.optFns)], noteRetries)...)
 	if err != nil {
+		if retried.Load() && errors.Is(sentinelFor(err), driver.ErrPrecondition) {
+			return "", fmt.Errorf("s3: put %q: %w (the SDK retried; the first attempt may have landed): %w",
+				key, driver.ErrRetriedPrecondition, err)
+		}
 		return "", b.wrapError("put", key, err)
 	}
 	etag := aws.ToString(out.ETag)
