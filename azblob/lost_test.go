@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,14 +13,26 @@ import (
 )
 
 // loseResponse is a transport that, while armed, sends the next PUT to the
-// service and then drops the answer.
+// service and then drops the answer. A function given with
+// LoseNextWriteResponseThen runs after the write landed and before the
+// failure reaches the SDK.
 type loseResponse struct {
 	armed atomic.Bool
 	lost  atomic.Int32
+
+	mu   sync.Mutex
+	then func()
 }
 
-func (l *loseResponse) LoseNextWriteResponse() { l.armed.Store(true) }
+func (l *loseResponse) LoseNextWriteResponse() { l.LoseNextWriteResponseThen(nil) }
 func (l *loseResponse) Lost() int              { return int(l.lost.Load()) }
+
+func (l *loseResponse) LoseNextWriteResponseThen(then func()) {
+	l.mu.Lock()
+	l.then = then
+	l.mu.Unlock()
+	l.armed.Store(true)
+}
 
 func (l *loseResponse) Do(req *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(req)
@@ -27,6 +40,12 @@ func (l *loseResponse) Do(req *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		l.lost.Add(1)
+		l.mu.Lock()
+		then := l.then
+		l.mu.Unlock()
+		if then != nil {
+			then()
+		}
 		return nil, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")
 	}
 	return resp, err
@@ -41,4 +60,54 @@ func TestLostResponseAtTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	conformance.RunLostWriteResponse(t, drv, lr)
+}
+
+// A write that landed, lost its response, and was overwritten by another
+// host before the read-back is an unknown outcome, never a refusal
+// (hardening item 1).
+func TestLostThenOverwritten(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	cs, c := newContainer(ctx, t)
+	lr := &loseResponse{}
+	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), lr), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunLostThenOverwritten(t, a, b, lr)
+}
+
+// hangTransport sends nothing while hung and waits for the request's
+// context: a network path that stopped forwarding.
+type hangTransport struct{ hung atomic.Bool }
+
+func (h *hangTransport) Hang()   { h.hung.Store(true) }
+func (h *hangTransport) Unhang() { h.hung.Store(false) }
+
+func (h *hangTransport) Do(req *http.Request) (*http.Response, error) {
+	if h.hung.Load() {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// A host whose path to the store hangs stops processing before another host
+// takes its partitions (hardening item 2).
+func TestHungHost(t *testing.T) {
+	ctx := testContext(t, 2*time.Minute)
+	cs, c := newContainer(ctx, t)
+	ht := &hangTransport{}
+	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), ht), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunHungHost(t, a, b, ht)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -19,10 +20,20 @@ type loseResponse struct {
 	next  http.RoundTripper
 	armed atomic.Bool
 	lost  atomic.Int32
+
+	mu   sync.Mutex
+	then func() // runs after the write landed, before its failure is returned
 }
 
-func (l *loseResponse) LoseNextWriteResponse() { l.armed.Store(true) }
+func (l *loseResponse) LoseNextWriteResponse() { l.LoseNextWriteResponseThen(nil) }
 func (l *loseResponse) Lost() int              { return int(l.lost.Load()) }
+
+func (l *loseResponse) LoseNextWriteResponseThen(then func()) {
+	l.mu.Lock()
+	l.then = then
+	l.mu.Unlock()
+	l.armed.Store(true)
+}
 
 func (l *loseResponse) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := l.next.RoundTrip(req)
@@ -30,6 +41,12 @@ func (l *loseResponse) RoundTrip(req *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		l.lost.Add(1)
+		l.mu.Lock()
+		then := l.then
+		l.mu.Unlock()
+		if then != nil {
+			then()
+		}
 		return nil, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")
 	}
 	return resp, err
@@ -43,4 +60,54 @@ func TestLostResponseAtTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	conformance.RunLostWriteResponse(t, drv, lr)
+}
+
+// A write that landed, lost its response, and was overwritten by another
+// host before the read-back is an unknown outcome, never a refusal
+// (hardening item 1).
+func TestLostThenOverwritten(t *testing.T) {
+	lr := &loseResponse{next: http.DefaultTransport}
+	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: lr}))
+	name := newBucket(testCtx(t), t, ca)
+	a, err := OpenBucket(testCtx(t), ca, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(testCtx(t), emulatorClient(t), name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunLostThenOverwritten(t, a, b, lr)
+}
+
+// hangTransport sends nothing while hung and waits for the request's
+// context: a network path that stopped forwarding.
+type hangTransport struct{ hung atomic.Bool }
+
+func (h *hangTransport) Hang()   { h.hung.Store(true) }
+func (h *hangTransport) Unhang() { h.hung.Store(false) }
+
+func (h *hangTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if h.hung.Load() {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// A host whose path to the store hangs stops processing before another host
+// takes its partitions (hardening item 2).
+func TestHungHost(t *testing.T) {
+	ht := &hangTransport{}
+	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: ht}))
+	name := newBucket(testCtx(t), t, ca)
+	a, err := OpenBucket(testCtx(t), ca, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(testCtx(t), emulatorClient(t), name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunHungHost(t, a, b, ht)
 }
