@@ -138,6 +138,8 @@ func sentinelFor(err error) error {
 			return driver.ErrNotFound
 		case bloberror.ContainerNotFound:
 			return driver.ErrBucketNotFound
+		case bloberror.InvalidResourceName, bloberror.OutOfRangeInput:
+			return driver.ErrInvalidArgument
 		}
 		// Every 401/403 is about credentials or rights (AuthenticationFailed,
 		// AuthorizationFailure, AuthorizationPermissionMismatch, ...): never

@@ -163,6 +163,9 @@ func TestInvalidContainerName(t *testing.T) {
 					t.Errorf("classified as %v: %v", s, err)
 				}
 			}
+			if !errors.Is(err, driver.ErrInvalidArgument) {
+				t.Errorf("not classified as invalid argument (a configuration mistake, not an outage): %v", err)
+			}
 			oneLine(t, err.Error(), 400+len(name), "HTTP 400 "+re.ErrorCode, "check the container name")
 			t.Log(err)
 		})

@@ -67,8 +67,9 @@ var (
 	// ErrUnavailable, so code that retries on ErrUnavailable needs no change.
 	ErrOutcomeUnknown error = outcomeUnknown{}
 
-	// ErrInvalidURL: the store URL is malformed, names an unknown scheme, or
-	// carries a parameter the provider does not accept.
+	// ErrInvalidURL: the store URL is malformed, names an unknown scheme,
+	// carries a parameter the provider does not accept, or names a bucket or
+	// container the provider refuses as invalid.
 	ErrInvalidURL = errors.New("tidemark: invalid store URL")
 
 	// ErrClosed: the Store has been closed.
@@ -123,6 +124,8 @@ func wrapDriverErr(op, key string, err error) error {
 		sentinel = ErrStoreNotFound
 	case errors.Is(err, driver.ErrPermission):
 		sentinel = ErrPermission
+	case errors.Is(err, driver.ErrInvalidArgument):
+		sentinel = ErrInvalidURL
 	case errors.Is(err, driver.ErrNotFound):
 		sentinel = ErrPartitionNotFound
 	default:

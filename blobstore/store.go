@@ -376,7 +376,7 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 		if err == nil {
 			return v, nil
 		}
-		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
+		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) || errors.Is(err, driver.ErrInvalidArgument) {
 			if sent {
 				return "", unknown("%w", wrapDriverErr("put", key, err))
 			}

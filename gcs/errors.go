@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	gcstorage "cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -56,6 +57,10 @@ func wrapErr(o op, bucket, key string, err error) error {
 		sentinel = driver.ErrPermission
 	case errors.Is(err, gcstorage.ErrBucketNotExist):
 		sentinel = driver.ErrBucketNotFound
+	case hasCode && gerr.Code == http.StatusBadRequest && gerr.Message != "" && strings.Contains(strings.ToLower(gerr.Message), "bucket"):
+		// A bucket name the service refuses (real GCS: 400 "Invalid bucket
+		// name"): a configuration mistake, not an outage.
+		sentinel = driver.ErrInvalidArgument
 	case o == opPut && hasCode && gerr.Code == http.StatusNotFound:
 		// An object insert has no object to miss (a compare-and-swap on a
 		// missing object is a 412), so a 404 is the bucket.

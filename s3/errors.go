@@ -37,10 +37,37 @@ func (b *bucket) wrapError(op, key string, err error) error {
 	case errors.As(err, &dns) && b.endpointHost != "" && strings.EqualFold(dns.Name, b.name+"."+b.endpointHost):
 		hint = fmt.Sprintf("; the client addressed the bucket as host %s (virtual-hosted style): set use_path_style=true for MinIO and other S3-compatible servers", dns.Name)
 	}
+	err = compactAPIError(err)
 	if s := sentinelFor(err); s != nil {
 		return fmt.Errorf("s3: %s %q: %w: %w%s", op, key, s, err, hint)
 	}
 	return fmt.Errorf("s3: %s %q: %w%s", op, key, err, hint)
+}
+
+// apiError is an S3 answer told in one line: the HTTP status, S3's error
+// code and its message, without the SDK's operation, request and host ids.
+// The SDK's error stays reachable with errors.As (smithy.APIError,
+// *awshttp.ResponseError).
+type apiError struct {
+	msg string
+	err error
+}
+
+func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.err }
+
+// compactAPIError compacts an S3 API error; any other error is returned as it is.
+func compactAPIError(err error) error {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	msg := fmt.Sprintf("%s %s", ae.ErrorCode(), ae.ErrorMessage())
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		msg = fmt.Sprintf("HTTP %d %s: %s", re.HTTPStatusCode(), ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return &apiError{msg: strings.TrimSuffix(msg, ": "), err: err}
 }
 
 // permissionCodes are S3 error codes about credentials or rights. Some come
@@ -84,6 +111,8 @@ func sentinelFor(err error) error {
 		return driver.ErrConflict
 	case code == "NoSuchBucket":
 		return driver.ErrBucketNotFound
+	case code == "InvalidBucketName":
+		return driver.ErrInvalidArgument
 	case code == "NoSuchKey" || code == "NotFound":
 		return driver.ErrNotFound
 	case permissionCodes[code] || status == http.StatusUnauthorized || status == http.StatusForbidden:

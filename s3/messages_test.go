@@ -155,6 +155,12 @@ func TestInvalidBucketName(t *testing.T) {
 							t.Errorf("%s: classified as %v: %v", op.name, s, err)
 						}
 					}
+					if !errors.Is(err, driver.ErrInvalidArgument) {
+						t.Errorf("%s: not classified as invalid argument (a configuration mistake, not an outage): %v", op.name, err)
+					}
+					if strings.Contains(err.Error(), "RequestID") || !strings.Contains(err.Error(), "HTTP 400 InvalidBucketName: ") {
+						t.Errorf("%s: want the status, code and message without the SDK's ids: %v", op.name, err)
+					}
 					oneLine(t, err.Error(), "InvalidBucketName", `refuses the bucket name "`+name+`"`, "lowercase letters, digits, dots and hyphens")
 					t.Logf("%s: %v", op.name, err)
 				}

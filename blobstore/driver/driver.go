@@ -15,7 +15,7 @@
 // A driver reports the conditions the Store acts on by returning errors for
 // which errors.Is reports one of the sentinels in this package: ErrNotFound,
 // ErrPrecondition, ErrBucketNotFound, ErrPermission, ErrConflict,
-// ErrRetriedPrecondition. Any other
+// ErrRetriedPrecondition, ErrInvalidArgument. Any other
 // error from Put means the outcome is unknown: the Store resolves it by reading
 // the object back. A driver should wrap the provider's error (fmt.Errorf with
 // %w on both) so that callers can still reach the SDK error with errors.As.
@@ -44,6 +44,12 @@ var (
 	// applied. The outcome is unknown: the earlier attempt may have landed
 	// and been overwritten since. It must not also wrap ErrPrecondition.
 	ErrRetriedPrecondition = errors.New("precondition failed on a retry (an earlier attempt may have landed)")
+	// ErrInvalidArgument: the service refused the request as malformed
+	// because of how the store is configured (S3's 400 InvalidBucketName,
+	// Azure's 400 InvalidResourceName or OutOfRangeInput, a GCS 400 on a
+	// bucket name). Nothing was written, and repeating the request cannot
+	// succeed. The Store reports it as an invalid store URL.
+	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrConflict: the service refused the request because of a concurrent
 	// conflicting request (S3's 409 ConditionalRequestConflict). The write did
 	// not happen and may be retried.

@@ -196,6 +196,7 @@ func TestErrorHints(t *testing.T) {
 		{"missing marker", "s3://ckpt", markerErr, []string{"no store marker", "create the store with 'tidemark init'"}, []string{"CreateStoreIfNotExists", "network"}},
 		{"permission", "s3://ckpt", fmt.Errorf("%w: get %q: 403", blobstore.ErrPermission, "k"), []string{"check the credentials"}, []string{"network"}},
 		{"invalid URL", "", fmt.Errorf("%w: unknown scheme", blobstore.ErrInvalidURL), []string{"check the URL"}, []string{"network", "credentials"}},
+		{"file permission", "file:///x", fmt.Errorf("%w: put %q: mkdir /x/.tidemark-fs: operation not permitted: check the directory's permissions", blobstore.ErrPermission, "k"), []string{"check the directory's permissions"}, []string{"credentials", "network"}},
 		{"unavailable", "s3://ckpt", fmt.Errorf("%w: list: connection refused", blobstore.ErrUnavailable), []string{"check the URL, the network"}, nil},
 		{"corrupt", "s3://ckpt", &blobstore.CorruptRecordError{Key: "a/1.json", Reason: "does not parse"}, []string{"left as it is", "rm --corrupt"}, []string{"network"}},
 		{"timeout on unavailable", "s3://ckpt", &timeoutError{d: time.Second, err: fmt.Errorf("%w: list", blobstore.ErrUnavailable)}, []string{"did not answer within 1s", "the network"}, nil},

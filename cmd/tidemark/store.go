@@ -183,6 +183,8 @@ func explain(err error, rawURL string) string {
 		return msg + "; add --force to fence the owner (its epoch is bumped and its next checkpoint fails instead of overwriting this edit)"
 	case errors.Is(err, blobstore.ErrCorrupt):
 		return msg + "; the object was left as it is: inspect it ('tidemark rm --corrupt' shows it), then repair it or remove it with 'tidemark rm --corrupt --execute'"
+	case errors.Is(err, blobstore.ErrPermission) && isFileURL(rawURL):
+		return msg // the file store names the directory and what to check
 	case errors.Is(err, blobstore.ErrPermission):
 		return msg + "; the provider refused the credentials: check the credentials and their access to this bucket and prefix"
 	case errors.Is(err, blobstore.ErrInvalidURL):
