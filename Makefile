@@ -9,6 +9,8 @@
 #                    burner per core beside it: a test that only passes on
 #                    an idle machine is a bug (scripts/stress.sh).
 #   make lint        gofmt, go vet and golangci-lint (built on first use).
+#   make cost        storage requests per partition-hour of idle groups
+#                    (processor.BenchmarkGroupRequests, manual clock).
 #   make bench       benchmarks, emulators included.
 #   make emulators-start / emulators-stop   the emulators on their standard
 #                    ports, for working by hand (scripts/emulators.sh env).
@@ -18,7 +20,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test test-core stress lint bench emulators-start emulators-stop test-compose
+.PHONY: test test-core stress cost lint bench emulators-start emulators-stop test-compose
 
 test:
 	bash scripts/test.sh $(PKGS)
@@ -28,6 +30,9 @@ test-core:
 
 stress:
 	bash scripts/stress.sh $(PKGS)
+
+cost:
+	$(GO) test -run '^$$' -bench BenchmarkGroupRequests -benchtime 1x ./processor/
 
 GOLANGCI_VERSION = v2.15.0
 GOLANGCI = $(shell $(GO) env GOPATH)/bin/golangci-lint
