@@ -80,27 +80,12 @@ func TestLostThenOverwritten(t *testing.T) {
 	conformance.RunLostThenOverwritten(t, a, b, lr)
 }
 
-// hangTransport sends nothing while hung and waits for the request's
-// context: a network path that stopped forwarding.
-type hangTransport struct{ hung atomic.Bool }
-
-func (h *hangTransport) Hang()   { h.hung.Store(true) }
-func (h *hangTransport) Unhang() { h.hung.Store(false) }
-
-func (h *hangTransport) Do(req *http.Request) (*http.Response, error) {
-	if h.hung.Load() {
-		<-req.Context().Done()
-		return nil, req.Context().Err()
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 // A host whose path to the store hangs stops processing before another host
 // takes its partitions (hardening item 2).
 func TestHungHost(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	cs, c := newContainer(ctx, t)
-	ht := &hangTransport{}
+	ht := &conformance.HangingTransport{}
 	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), ht), nil)
 	if err != nil {
 		t.Fatal(err)

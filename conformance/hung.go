@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,3 +154,35 @@ func (p *hungProc) Process(ctx context.Context, pt *processor.Partition, evs []p
 func (p *hungProc) Close(context.Context, *processor.Partition, processor.CloseReason) error {
 	return nil
 }
+
+// HangingTransport is an HTTP transport for RunHungHost: while hung it sends
+// nothing and waits for each request's context, as a network path that
+// stopped forwarding does; otherwise it passes requests to Next
+// (http.DefaultTransport when nil). It serves as an http.RoundTripper (GCS)
+// and as a client with Do (the AWS and Azure SDKs).
+type HangingTransport struct {
+	Next http.RoundTripper
+	hung atomic.Bool
+}
+
+// Hang makes every later request wait until its context ends.
+func (h *HangingTransport) Hang() { h.hung.Store(true) }
+
+// Unhang lets requests through again.
+func (h *HangingTransport) Unhang() { h.hung.Store(false) }
+
+// RoundTrip implements http.RoundTripper.
+func (h *HangingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if h.hung.Load() {
+		<-req.Context().Done()
+		return nil, fmt.Errorf("hung transport: %w", req.Context().Err())
+	}
+	next := h.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(req)
+}
+
+// Do is RoundTrip, for SDKs that take a client with a Do method.
+func (h *HangingTransport) Do(req *http.Request) (*http.Response, error) { return h.RoundTrip(req) }

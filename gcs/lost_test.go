@@ -80,25 +80,10 @@ func TestLostThenOverwritten(t *testing.T) {
 	conformance.RunLostThenOverwritten(t, a, b, lr)
 }
 
-// hangTransport sends nothing while hung and waits for the request's
-// context: a network path that stopped forwarding.
-type hangTransport struct{ hung atomic.Bool }
-
-func (h *hangTransport) Hang()   { h.hung.Store(true) }
-func (h *hangTransport) Unhang() { h.hung.Store(false) }
-
-func (h *hangTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if h.hung.Load() {
-		<-req.Context().Done()
-		return nil, req.Context().Err()
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 // A host whose path to the store hangs stops processing before another host
 // takes its partitions (hardening item 2).
 func TestHungHost(t *testing.T) {
-	ht := &hangTransport{}
+	ht := &conformance.HangingTransport{}
 	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: ht}))
 	name := newBucket(testCtx(t), t, ca)
 	a, err := OpenBucket(testCtx(t), ca, name, nil)

@@ -101,24 +101,6 @@ func TestRetriedWriteThatLanded(t *testing.T) {
 	})
 }
 
-// hangClient is an HTTP client that, while hung, sends nothing and waits
-// for the request's context: a network path that stopped forwarding.
-type hangClient struct {
-	next *awshttp.BuildableClient
-	hung atomic.Bool
-}
-
-func (c *hangClient) Hang()   { c.hung.Store(true) }
-func (c *hangClient) Unhang() { c.hung.Store(false) }
-
-func (c *hangClient) Do(req *http.Request) (*http.Response, error) {
-	if c.hung.Load() {
-		<-req.Context().Done()
-		return nil, req.Context().Err()
-	}
-	return c.next.Do(req)
-}
-
 // TestHungHost: a host whose path to the store hangs stops processing
 // before another host takes its partitions (hardening item 2).
 func TestHungHost(t *testing.T) {
@@ -126,7 +108,7 @@ func TestHungHost(t *testing.T) {
 		t.Helper()
 		ctx := testContext(t, 2*time.Minute)
 		name := newTestBucket(ctx, t, e)
-		hc := &hangClient{next: awshttp.NewBuildableClient()}
+		hc := &conformance.HangingTransport{}
 		conformance.RunHungHost(t, newBucket(t, e, name, hc, nil), newBucket(t, e, name, nil, nil), hc)
 	})
 }
