@@ -53,11 +53,13 @@ type presenceRecord struct {
 
 // presence is this Store's own presence state and its observations of others.
 type presence struct {
-	mu          sync.Mutex
-	incarnation string // random per Store
-	version     string // of our own record; "" before the first write
+	mu          sync.Mutex // our own record; held across a heartbeat's requests
+	incarnation string     // random per Store
+	version     string     // of our own record; "" before the first write
 	counter     uint64
-	obs         map[string]hostObservation
+
+	obsMu sync.Mutex // observations, never held across a request
+	obs   map[string]hostObservation
 }
 
 type hostObservation struct {
@@ -181,7 +183,7 @@ func (s *Store) ListHosts(ctx context.Context) ([]Host, error) {
 			return nil, &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: err}
 		}
 		h := Host{Name: rec.Host, UpdatedAt: rec.Updated}
-		p.mu.Lock()
+		p.obsMu.Lock()
 		if p.obs == nil {
 			p.obs = map[string]hostObservation{}
 		}
@@ -192,7 +194,7 @@ func (s *Store) ListHosts(ctx context.Context) ([]Host, error) {
 			h.UnchangedFor = now.Sub(o.since)
 			h.Expired = h.UnchangedFor >= s.leaseDur && rec.Host != s.owner
 		}
-		p.mu.Unlock()
+		p.obsMu.Unlock()
 		hosts = append(hosts, h)
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })

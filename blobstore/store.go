@@ -407,7 +407,9 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 		}
 		if gerr != nil {
 			if refusedNow {
-				return "", &errWriteRefused{}
+				// Nothing landed, but what is there now is unknown: not a
+				// refusal the caller could act on (it would read "deleted").
+				return "", fmt.Errorf("%w: put %q: refused (%w), and reading what is there failed: %w", ErrUnavailable, key, err, gerr)
 			}
 			return "", unknown("%w; the read-back failed: %w", err, gerr)
 		}

@@ -266,6 +266,9 @@ type instrumented struct {
 	// applied runs after a write that a fault lets land, before the fault
 	// fails it: another host's write goes there.
 	applied func()
+	// late is a write that failed at once and lands just before the next
+	// write reaches the store: a timed-out request still in flight.
+	late func(ctx context.Context)
 }
 
 // fault is what instrumented does to one request.
@@ -277,6 +280,7 @@ const (
 	applyThenEcho412       // applied; an SDK retry of it then meets its own success
 	failBeforeApply        // the request never reaches the store
 	hang                   // the request hangs until its context ends
+	lateApply              // the request fails at once but lands just before the next write
 )
 
 var errInjected = errors.New("injected fault: connection reset by peer")
@@ -339,7 +343,23 @@ func (b *instrumented) Get(ctx context.Context, key string) (driver.Object, erro
 
 func (b *instrumented) Put(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
 	b.puts.Add(1)
+	b.mu.Lock()
+	late := b.late
+	b.late = nil
+	b.mu.Unlock()
+	if late != nil {
+		late(ctx)
+	}
 	switch b.faultFor("put", key) {
+	case lateApply:
+		b.mu.Lock()
+		b.late = func(ctx context.Context) {
+			if _, err := b.Bucket.Put(ctx, key, data, ifVersion); err == nil {
+				b.afterApply()
+			}
+		}
+		b.mu.Unlock()
+		return "", fmt.Errorf("injected timeout: %w", context.DeadlineExceeded)
 	case failBeforeApply:
 		return "", errInjected
 	case hang:

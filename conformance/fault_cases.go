@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tidemark/tidemark/blobstore"
@@ -156,6 +157,51 @@ var faultCases = []testCase{
 				})
 			}
 		}
+	}},
+	{"LateLandingThenOverwrittenIsUnknown", func(t *testing.T, e *env) {
+		// The first attempt times out but is still in flight; it lands just
+		// before the retry, which then meets a failed precondition, and
+		// another host writes on top before the read-back. The 412 answers
+		// the retry only: the first attempt landed, so this is no refusal.
+		a, b := e.created(func(o *blobstore.Options) { o.Owner = "a" }), e.store(func(o *blobstore.Options) { o.Owner = "b" })
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		var stealErr error
+		a.bkt.setFaultThen(once("put", lateApply), func() { _, stealErr = b.Steal(e.ctx, "0") })
+		err := a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "42", SequenceNumber: 42})
+		a.bkt.setFault(nil)
+		noErr(t, "the other host's Steal", stealErr)
+		if errors.Is(err, blobstore.ErrLeaseLost) {
+			t.Fatalf("a checkpoint whose first attempt landed late was reported as a refusal: %v", err)
+		}
+		wantErr(t, "a late-landing checkpoint overwritten before the read-back", err, blobstore.ErrOutcomeUnknown)
+		if got, _, _ := e.store().GetCheckpoint(e.ctx, "0"); got.Offset != "42" {
+			t.Fatalf("stored checkpoint %+v: the late attempt did not land, the fault was not the one meant", got)
+		}
+	}},
+	{"RefusedThenReadBackFailedKeepsTheLease", func(t *testing.T, e *env) {
+		// A definite refusal (another host's DeleteCheckpoint moved the
+		// version) whose read-back fails says nothing about who holds the
+		// lease: the owner must not be told its record was deleted.
+		owner, admin := e.created(), e.store()
+		e.partition(owner, "0")
+		l := e.acquire(owner, "0")
+		noErr(t, "DeleteCheckpoint by another host", admin.DeleteCheckpoint(e.ctx, "0"))
+		var failGet atomic.Bool
+		failGet.Store(true)
+		owner.bkt.setFault(func(op, _ string) fault {
+			if op == "get" && failGet.Swap(false) {
+				return failBeforeApply
+			}
+			return none
+		})
+		err := owner.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "7", SequenceNumber: 7})
+		owner.bkt.setFault(nil)
+		if errors.Is(err, blobstore.ErrLeaseLost) {
+			t.Fatalf("a refusal whose read-back failed dropped a lease the owner still holds: %v", err)
+		}
+		wantErr(t, "a refusal whose read-back failed", err, blobstore.ErrUnavailable)
+		noErr(t, "the owner's next checkpoint", owner.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "8", SequenceNumber: 8}))
 	}},
 	{"RefusalMeansNothingWritten", func(t *testing.T, e *env) {
 		// The other side of the rule: a write refused with a definite

@@ -120,3 +120,56 @@ func TestHungPartitionDoesNotLapseTheOthers(t *testing.T) {
 		t.Errorf("the hung partition 0 was never given up (lost counts %v): the fault did not bite", lost)
 	}
 }
+
+// concurrentHangs blocks Puts of one key until the caller's context ends and
+// records how many were hung at once.
+type concurrentHangs struct {
+	*membucket.Bucket
+	key       string
+	hang      *atomic.Bool
+	now, peak atomic.Int32
+}
+
+func (b *concurrentHangs) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	if b.hang.Load() && key == b.key {
+		n := b.now.Add(1)
+		for p := b.peak.Load(); n > p && !b.peak.CompareAndSwap(p, n); p = b.peak.Load() {
+		}
+		<-ctx.Done()
+		b.now.Add(-1)
+		return "", fmt.Errorf("hung write: %w", ctx.Err())
+	}
+	return b.Bucket.Put(ctx, key, data, v)
+}
+
+// stop waits for every request a cycle started, the heartbeat included: no
+// goroutine of the host outlives Run.
+func TestStopWaitsForAHungHeartbeat(t *testing.T) {
+	var hang atomic.Bool
+	ns := fmt.Sprintf("heartbeat-%d", time.Now().UnixNano())
+	bkt := &concurrentHangs{Bucket: membucket.Open(ns), hang: &hang}
+	s, err := blobstore.New(bkt, &blobstore.Options{Owner: "a", LeaseDuration: 3 * time.Second, RenewInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bkt.key = ".hosts/a.json"
+	h, err := New(s, NewMemorySource(1), func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hang.Store(true)
+	h.cycle(ctx) // the heartbeat hangs (1 s), the cycle goes on after 0.5 s
+	if bkt.now.Load() != 1 {
+		t.Fatalf("%d heartbeats in flight after the cycle, want the hung one", bkt.now.Load())
+	}
+	h.stop(false)
+	if n := bkt.now.Load(); n != 0 {
+		t.Fatalf("stop returned with %d heartbeat writes still in flight", n)
+	}
+}

@@ -60,7 +60,7 @@ type Host struct {
 	clock   blobstore.Clock
 	log     *slog.Logger
 
-	keeps sync.WaitGroup // flush-and-renew calls in flight, cycles' or not
+	keeps sync.WaitGroup // heartbeats and flush-and-renew calls in flight
 
 	mu         sync.Mutex
 	workers    map[string]*worker
@@ -280,7 +280,9 @@ func (h *Host) cycle(ctx context.Context) {
 	// request) is left to it: no second one is started, and the cycle does
 	// not wait for it, so one stuck call never delays the others' renewals.
 	var wg sync.WaitGroup
-	wg.Go(func() {
+	wg.Add(1)
+	h.keeps.Go(func() {
+		defer wg.Done()
 		hctx, cancel := h.opContext(ctx)
 		defer cancel()
 		if err := h.store.Heartbeat(hctx); err != nil {

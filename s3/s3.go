@@ -388,7 +388,9 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	}
 	out, err := b.client.PutObject(ctx, in, append(b.optFns[:len(b.optFns):len(b.optFns)], noteRetries)...)
 	if err != nil {
-		if retried.Load() && errors.Is(sentinelFor(err), driver.ErrPrecondition) {
+		// A retry's 409 ConditionalRequestConflict may be a conflict with
+		// the earlier attempt itself, still being applied: no proof either.
+		if s := sentinelFor(err); retried.Load() && (errors.Is(s, driver.ErrPrecondition) || errors.Is(s, driver.ErrConflict)) {
 			return "", fmt.Errorf("s3: put %q: %w (the SDK retried; the first attempt may have landed): %w",
 				key, driver.ErrRetriedPrecondition, err)
 		}

@@ -52,7 +52,9 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrConflict: the service refused the request because of a concurrent
 	// conflicting request (S3's 409 ConditionalRequestConflict). The write did
-	// not happen and may be retried.
+	// not happen and may be retried. Like ErrPrecondition it is definite only
+	// for a Put sent once: on a retry the conflict may be with the earlier
+	// attempt itself, and the driver returns ErrRetriedPrecondition instead.
 	ErrConflict = errors.New("concurrent request conflict")
 )
 
