@@ -88,12 +88,35 @@ func (g *group) add(name string, skew time.Duration) *member {
 	return m
 }
 
-// round runs one balancing cycle on every live host, in order.
+// round runs one balancing cycle on every live host, in order. After each
+// host's cycle it waits for the handovers that cycle began (a shed worker
+// flushes and releases in its own goroutine): the next host must see them,
+// as it would a cycle later in real time. Counting on them to finish at
+// once made a join steal on a busy machine (make stress).
 func (g *group) round() {
 	for _, m := range g.hosts {
 		if m.alive {
 			m.h.cycle(g.ctx)
+			waitHandovers(m.h)
 		}
+	}
+}
+
+// waitHandovers waits, at most ten seconds, until none of h's workers is
+// stopping.
+func waitHandovers(h *Host) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		stopping := false
+		for _, w := range h.snapshot() {
+			if w.p.ctx.Err() != nil {
+				stopping = true
+			}
+		}
+		if !stopping {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
