@@ -1,6 +1,7 @@
 package azblob
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/tidemark/tidemark/blobstore/driver"
 	"github.com/tidemark/tidemark/conformance"
 )
 
@@ -62,37 +65,35 @@ func TestLostResponseAtTransport(t *testing.T) {
 	conformance.RunLostWriteResponse(t, drv, lr)
 }
 
+// twoHosts opens two drivers on one new container: the first over
+// transport, the second over the default one.
+func twoHosts(ctx context.Context, t *testing.T, transport policy.Transporter) (a, b driver.Bucket) {
+	t.Helper()
+	cs, c := newContainer(ctx, t)
+	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), transport), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBucket(ctx, newClient(t, cs, containerNameOf(c), nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
 // A write that landed, lost its response, and was overwritten by another
 // host before the read-back is an unknown outcome, never a refusal
 // (hardening item 1).
 func TestLostThenOverwritten(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	cs, c := newContainer(ctx, t)
 	lr := &loseResponse{}
-	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), lr), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), nil), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoHosts(testContext(t, time.Minute), t, lr)
 	conformance.RunLostThenOverwritten(t, a, b, lr)
 }
 
 // A host whose path to the store hangs stops processing before another host
 // takes its partitions (hardening item 2).
 func TestHungHost(t *testing.T) {
-	ctx := testContext(t, 2*time.Minute)
-	cs, c := newContainer(ctx, t)
 	ht := &conformance.HangingTransport{}
-	a, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), ht), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := OpenBucket(ctx, newClient(t, cs, containerNameOf(c), nil), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoHosts(testContext(t, 2*time.Minute), t, ht)
 	conformance.RunHungHost(t, a, b, ht)
 }

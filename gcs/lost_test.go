@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/api/option"
 
+	"github.com/tidemark/tidemark/blobstore/driver"
 	"github.com/tidemark/tidemark/conformance"
 )
 
@@ -62,21 +63,29 @@ func TestLostResponseAtTransport(t *testing.T) {
 	conformance.RunLostWriteResponse(t, drv, lr)
 }
 
-// A write that landed, lost its response, and was overwritten by another
-// host before the read-back is an unknown outcome, never a refusal
-// (hardening item 1).
-func TestLostThenOverwritten(t *testing.T) {
-	lr := &loseResponse{next: http.DefaultTransport}
-	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: lr}))
+// twoHosts opens two drivers on one new bucket: the first over transport,
+// the second over the default one.
+func twoHosts(t *testing.T, transport http.RoundTripper) (a, b driver.Bucket) {
+	t.Helper()
+	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: transport}))
 	name := newBucket(testCtx(t), t, ca)
 	a, err := OpenBucket(testCtx(t), ca, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := OpenBucket(testCtx(t), emulatorClient(t), name, nil)
+	b, err = OpenBucket(testCtx(t), emulatorClient(t), name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, b
+}
+
+// A write that landed, lost its response, and was overwritten by another
+// host before the read-back is an unknown outcome, never a refusal
+// (hardening item 1).
+func TestLostThenOverwritten(t *testing.T) {
+	lr := &loseResponse{next: http.DefaultTransport}
+	a, b := twoHosts(t, lr)
 	conformance.RunLostThenOverwritten(t, a, b, lr)
 }
 
@@ -84,15 +93,6 @@ func TestLostThenOverwritten(t *testing.T) {
 // takes its partitions (hardening item 2).
 func TestHungHost(t *testing.T) {
 	ht := &conformance.HangingTransport{}
-	ca := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: ht}))
-	name := newBucket(testCtx(t), t, ca)
-	a, err := OpenBucket(testCtx(t), ca, name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := OpenBucket(testCtx(t), emulatorClient(t), name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoHosts(t, ht)
 	conformance.RunHungHost(t, a, b, ht)
 }

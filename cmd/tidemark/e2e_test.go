@@ -138,17 +138,7 @@ func TestBinaryWatchStopsOnSignal(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	u := newFileStoreURL(t)
 	seed(ctx, t, openTestStore(ctx, t, u, "setup"), 2)
-	cmd := exec.CommandContext(ctx, tidemarkBinary(t), "watch", "--store", u, "--interval", "100ms")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
+	cmd, lines, errb := startPiped(ctx, t, "watch", "--store", u, "--interval", "100ms")
 	frames := 0
 	for frames < 3 && lines.Scan() {
 		if strings.HasPrefix(lines.Text(), "Every 100ms:") {
@@ -195,4 +185,21 @@ func compareGroups(t *testing.T, want, got []leaseJSON) {
 			t.Errorf("partition %s imported with owner %q", g.Partition, g.Owner)
 		}
 	}
+}
+
+// startPiped starts the built binary with args, its standard output read
+// line by line and its standard error collected.
+func startPiped(ctx context.Context, t *testing.T, args ...string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, tidemarkBinary(t), args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := &strings.Builder{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(stdout), errb
 }

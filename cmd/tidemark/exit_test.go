@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -84,17 +83,7 @@ func TestDemoInterrupted(t *testing.T) {
 	}{{syscall.SIGINT, 130, "SIGINT (Ctrl-C)"}, {syscall.SIGTERM, 143, "SIGTERM"}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			ctx := testContext(t, 2*time.Minute)
-			cmd := exec.CommandContext(ctx, tidemarkBinary(t), "demo", "--duration", "5m", "--hosts", "3", "--partitions", "6")
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var errb strings.Builder
-			cmd.Stderr = &errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := bufio.NewScanner(stdout)
+			cmd, lines, errb := startPiped(ctx, t, "demo", "--duration", "5m", "--hosts", "3", "--partitions", "6")
 			if !lines.Scan() {
 				t.Fatalf("no output; stderr: %s", errb.String())
 			}
