@@ -4,10 +4,10 @@
 //
 // Every data operation is one request made with the SDK clients directly:
 // Get is one Get Blob, Put is one Put Blob that returns the new ETag from its
-// own response, Delete is one Delete Blob (plus one Get Blob Properties when
-// a conditional delete is refused), List is one List Blobs page. Writes never
-// go through gocloud.dev's blob.Writer: in gocloud.dev v0.47.0 its azureblob
-// writer panics in Close when a write fails, which is exactly what a losing
+// own response, Delete is one unconditional Delete Blob, List is one List
+// Blobs page, which carries every blob's ETag. Writes never go through
+// gocloud.dev's blob.Writer: in gocloud.dev v0.47.0 its azureblob writer
+// panics in Close when a write fails, which is exactly what a losing
 // conditional write does.
 //
 // # URLs
@@ -46,6 +46,14 @@
 // whose URL is not an http:// or https:// URL. Use OpenBucket to build the
 // container client yourself.
 //
+// # Versions
+//
+// A version is the blob's ETag exactly as Get Blob and Put Blob return it in
+// their ETag header, quotes included ("0x8DC..."). List Blobs returns the same
+// ETag in its XML without the quotes (Azure and Azurite alike); List adds
+// them, so a listed version equals the one Get and Put return for the same
+// bytes.
+//
 // # Errors
 //
 // Errors wrap both a driver sentinel, when one applies, and the SDK error, so
@@ -56,6 +64,7 @@
 //	412 ConditionNotMet (If-Match lost)            driver.ErrPrecondition
 //	404 BlobNotFound                               driver.ErrNotFound
 //	404 ContainerNotFound                          driver.ErrBucketNotFound
+//	400 InvalidResourceName or OutOfRangeInput     driver.ErrInvalidArgument
 //	401 or 403 (AuthenticationFailed, AuthorizationFailure, ...),
 //	or an azidentity authentication error         driver.ErrPermission
 //
@@ -63,29 +72,35 @@
 // underlying error: for Put it means the outcome is unknown. The SDK error is
 // an *azcore.ResponseError (use errors.As, or bloberror.HasCode).
 //
-// Messages are one line: the request (method and URL without query), the
-// HTTP status, Azure's error code and the first line of its message, e.g.
-// "azblob: get: bucket not found: GET http://127.0.0.1:10000/devstoreaccount1/c/p0.json:
-// HTTP 404 ContainerNotFound: The specified container does not exist.",
-// not the SDK's multi-line dump of the response. A 400 InvalidResourceName or
-// OutOfRangeInput adds the container naming rule. A URL that carries a SAS
-// signature is never shown with it.
+// Messages are one line: the sentinel, if any, then the request (method and
+// container URL without query), the HTTP status, Azure's error code and the
+// first line of its message, e.g. "object not found: GET blob in container
+// http://127.0.0.1:10000/devstoreaccount1/c: HTTP 404 BlobNotFound: The
+// specified blob does not exist.", not the SDK's multi-line dump of the
+// response. They name neither the operation nor the key (blobstore.Store
+// adds both, once, as in `get "p/7.json": object not found: ...`), so the
+// blob's URL is shown as its container's. A 400 InvalidResourceName or
+// OutOfRangeInput adds the container naming rule. A SAS signature is never
+// shown.
 //
 // # Retries and timeouts
 //
 // Each call sets its own azcore retry options on the request context
 // (policy.WithRetryOptions), overriding the client's: every HTTP attempt is
 // bounded by Options.TryTimeout; reads, listings and deletes are retried at
-// most Options.MaxRetries times with short back-off; a Put is retried only
-// when the connection could not be established, because a retried
-// conditional write whose first attempt landed would be refused and reported
-// as a lost race. An unreachable endpoint therefore fails in seconds.
+// most Options.MaxRetries times with short back-off (a delete is
+// unconditional, so repeating it is harmless); a Put is retried only when
+// the connection could not be established, because a retried conditional
+// write whose first attempt landed would be refused and reported as a lost
+// race. An unreachable endpoint therefore fails in seconds.
 //
 // # As
 //
-// The driver.Bucket returned by OpenBucket and by the URL opener has an
-// As(any) bool method that accepts **container.Client (the SDK container
-// client it uses). Errors: *azcore.ResponseError via errors.As.
+// The driver.Bucket returned by OpenBucket and by the URL opener implements
+// driver.Aser: its As(any) bool method accepts a **container.Client
+// (github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container), the SDK
+// container client it uses, and refuses anything else. blobstore.Store.As
+// forwards to it. Errors: *azcore.ResponseError via errors.As.
 //
 // # Keys
 //
@@ -193,7 +208,7 @@ func openBucket(client *container.Client, opts *Options) (*bucket, error) {
 	return b, nil
 }
 
-// bucket implements driver.Bucket and driver.Describer.
+// bucket implements driver.Bucket and driver.Aser.
 type bucket struct {
 	client     *container.Client
 	pageSize   int32
@@ -206,8 +221,8 @@ type bucket struct {
 }
 
 var (
-	_ driver.Bucket    = (*bucket)(nil)
-	_ driver.Describer = (*bucket)(nil)
+	_ driver.Bucket = (*bucket)(nil)
+	_ driver.Aser   = (*bucket)(nil)
 )
 
 var errClosed = errors.New("azblob: bucket is closed")
@@ -228,7 +243,7 @@ func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 	ctx = policy.WithRetryOptions(ctx, b.readRetry)
 	resp, err := b.client.NewBlobClient(key).DownloadStream(ctx, nil)
 	if err != nil {
-		return driver.Object{}, wrapError("get", err)
+		return driver.Object{}, b.wrapError(err)
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
@@ -236,10 +251,10 @@ func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 		buf.Grow(int(*n))
 	}
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return driver.Object{}, wrapError("get", err)
+		return driver.Object{}, b.wrapError(err)
 	}
 	if resp.ETag == nil {
-		return driver.Object{}, errors.New("azblob: get: response has no ETag")
+		return driver.Object{}, errors.New("azblob: Get Blob response has no ETag")
 	}
 	return driver.Object{Data: buf.Bytes(), Version: string(*resp.ETag)}, nil
 }
@@ -256,7 +271,7 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	case string(azcore.ETagAny):
 		// "*" would match any existing blob: never a version this driver
 		// handed out, and an unconditional overwrite if it slipped through.
-		return "", fmt.Errorf("azblob: put: %q is not a version", ifVersion)
+		return "", fmt.Errorf("azblob: %q is not a version", ifVersion)
 	default:
 		cond.IfMatch = to(azcore.ETag(ifVersion))
 	}
@@ -270,19 +285,19 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	body := streaming.NopCloser(bytes.NewReader(data))
 	resp, err := b.client.NewBlockBlobClient(key).Upload(ctx, body, opts)
 	if err != nil {
-		return "", wrapError("put", err)
+		return "", b.wrapError(err)
 	}
 	if resp.ETag == nil {
 		// The write landed but we cannot name its version: an unknown
 		// outcome for the caller, resolved by reading back.
-		return "", errors.New("azblob: put: response has no ETag")
+		return "", errors.New("azblob: Put Blob response has no ETag")
 	}
 	return string(*resp.ETag), nil
 }
 
-// Delete implements driver.Bucket. Azure enforces If-Match on Delete Blob; a
-// blob that is already gone is success, also under a condition.
-func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
+// Delete implements driver.Bucket with one unconditional Delete Blob
+// request. A blob that is already gone is success.
+func (b *bucket) Delete(ctx context.Context, key string) error {
 	if b.closed.Load() {
 		return errClosed
 	}
@@ -291,36 +306,18 @@ func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
 		// without deciding their fate; the record goes, so do they.
 		DeleteSnapshots: to(azblobsdk.DeleteSnapshotsOptionTypeInclude),
 	}
-	if ifVersion != "" {
-		if ifVersion == string(azcore.ETagAny) {
-			return fmt.Errorf("azblob: delete: %q is not a version", ifVersion)
-		}
-		opts.AccessConditions = &azblobsdk.AccessConditions{
-			ModifiedAccessConditions: &azblobsdk.ModifiedAccessConditions{IfMatch: to(azcore.ETag(ifVersion))},
-		}
-	}
 	ctx = policy.WithRetryOptions(ctx, b.readRetry)
-	blob := b.client.NewBlobClient(key)
-	_, err := blob.Delete(ctx, opts)
-	err = wrapError("delete", err)
-	if errors.Is(err, driver.ErrPrecondition) {
-		// Azure answers a conditional delete of a missing blob with 404,
-		// Azurite with 412. Deleting a missing object succeeds, so a refused
-		// delete (and only that) costs a second request to tell them apart.
-		_, perr := blob.GetProperties(ctx, nil)
-		if errors.Is(wrapError("delete", perr), driver.ErrNotFound) {
-			return nil
-		}
-		return err
-	}
+	_, err := b.client.NewBlobClient(key).Delete(ctx, opts)
+	err = b.wrapError(err)
 	if errors.Is(err, driver.ErrNotFound) {
 		return nil // deleting a missing object succeeds
 	}
 	return err
 }
 
-// List implements driver.Bucket with one List Blobs request.
-func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+// List implements driver.Bucket with one List Blobs request, which carries
+// each blob's ETag: no request per key.
+func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.Entry, string, error) {
 	if b.closed.Load() {
 		return nil, "", errClosed
 	}
@@ -334,31 +331,42 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 	ctx = policy.WithRetryOptions(ctx, b.readRetry)
 	page, err := b.client.NewListBlobsFlatPager(opts).NextPage(ctx)
 	if err != nil {
-		return nil, "", wrapError("list", err)
+		return nil, "", b.wrapError(err)
 	}
-	var keys []string
+	var entries []driver.Entry
 	if page.Segment != nil {
-		keys = make([]string, 0, len(page.Segment.BlobItems))
+		entries = make([]driver.Entry, 0, len(page.Segment.BlobItems))
 		for _, item := range page.Segment.BlobItems {
-			if item != nil && item.Name != nil {
-				keys = append(keys, *item.Name)
+			if item == nil || item.Name == nil {
+				continue
 			}
+			if item.Properties == nil || item.Properties.ETag == nil || *item.Properties.ETag == "" {
+				return nil, "", fmt.Errorf("azblob: List Blobs gave no ETag for %q", *item.Name)
+			}
+			entries = append(entries, driver.Entry{Key: *item.Name, Version: headerETag(*item.Properties.ETag)})
 		}
 	}
 	var next string
 	if page.NextMarker != nil {
 		next = *page.NextMarker
 	}
-	return keys, next, nil
+	return entries, next, nil
 }
 
-// Capabilities implements driver.Describer. Azure (and Azurite, tested)
-// refuses a Delete Blob whose If-Match is stale.
-func (b *bucket) Capabilities() driver.Capabilities {
-	return driver.Capabilities{ConditionalDelete: true}
+// headerETag returns a List Blobs ETag in the form Get Blob and Put Blob
+// return it in their ETag header: List Blobs has it unquoted in its XML
+// (<Etag>0x8DC...</Etag>), the headers quoted ("0x8DC..."). One already
+// quoted is kept as it is.
+func headerETag(etag azcore.ETag) string {
+	s := string(etag)
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, `W/"`) {
+		return s
+	}
+	return `"` + s + `"`
 }
 
-// As exposes the SDK container client: pass a **container.Client.
+// As implements driver.Aser. It exposes the SDK container client: pass a
+// **container.Client.
 func (b *bucket) As(i any) bool {
 	p, ok := i.(**container.Client)
 	if !ok {

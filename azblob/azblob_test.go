@@ -110,33 +110,28 @@ func TestConditionalWrites(t *testing.T) {
 	_, err = b.Get(ctx, "group/nope.json")
 	wantErr(t, "Get of a missing key", err, driver.ErrNotFound, bloberror.BlobNotFound)
 
-	// Conditional delete: Azure enforces If-Match (Capabilities says so).
-	if !driver.CapabilitiesOf(b).ConditionalDelete {
-		t.Fatal("Capabilities().ConditionalDelete = false")
-	}
-	err = b.Delete(ctx, key, v2)
-	wantErr(t, "Delete with a stale ETag", err, driver.ErrPrecondition, bloberror.ConditionNotMet)
-	if got := mustGet(ctx, t, b, key); got.Version != v3 {
-		t.Fatalf("refused delete changed the blob: version %q, want %q", got.Version, v3)
-	}
-	if err := b.Delete(ctx, key, v3); err != nil {
-		t.Fatalf("Delete with the current ETag: %v", err)
+	// Delete is unconditional; deleting a missing blob succeeds.
+	if err := b.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete: %v", err)
 	}
 	if _, err := b.Get(ctx, key); !errors.Is(err, driver.ErrNotFound) {
 		t.Fatalf("Get after Delete: %v", err)
 	}
-	if err := b.Delete(ctx, key, ""); err != nil {
+	if err := b.Delete(ctx, key); err != nil {
 		t.Fatalf("Delete of a missing blob: %v", err)
 	}
-	if err := b.Delete(ctx, key, v3); err != nil {
-		t.Fatalf("conditional Delete of a missing blob: %v", err)
+	if err := b.Delete(ctx, "group/never-written.json"); err != nil {
+		t.Fatalf("Delete of a blob that never existed: %v", err)
 	}
 	// Unconditional delete of an existing blob, then create-only again.
 	if _, err := b.Put(ctx, key, v1body, driver.CreateOnly); err != nil {
 		t.Fatalf("create-only after delete: %v", err)
 	}
-	if err := b.Delete(ctx, key, ""); err != nil {
-		t.Fatalf("unconditional Delete: %v", err)
+	if err := b.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete after create-only: %v", err)
+	}
+	if _, err := b.Get(ctx, key); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Get after the second Delete: %v", err)
 	}
 }
 
@@ -155,7 +150,7 @@ func TestMissingContainer(t *testing.T) {
 	wantErr(t, "Get", err, driver.ErrBucketNotFound, bloberror.ContainerNotFound)
 	_, _, err = b.List(ctx, "", "")
 	wantErr(t, "List", err, driver.ErrBucketNotFound, bloberror.ContainerNotFound)
-	err = b.Delete(ctx, "p0.json", "")
+	err = b.Delete(ctx, "p0.json")
 	wantErr(t, "Delete", err, driver.ErrBucketNotFound, bloberror.ContainerNotFound)
 }
 
@@ -195,7 +190,7 @@ func TestWrongKey(t *testing.T) {
 	wantErr(t, "Get of a missing key", err, driver.ErrPermission, "")
 	_, _, err = b.List(ctx, "", "")
 	wantErr(t, "List", err, driver.ErrPermission, "")
-	err = b.Delete(ctx, "p0.json", v)
+	err = b.Delete(ctx, "p0.json")
 	wantErr(t, "Delete", err, driver.ErrPermission, "")
 	var re *azcore.ResponseError
 	errors.As(err, &re)
@@ -271,7 +266,7 @@ func TestUnreachable(t *testing.T) {
 				"CAS Put":         func() error { _, err := b.Put(ctx, "p0.json", []byte(`{}`), `"0x1"`); return err },
 				"Get":             func() error { _, err := b.Get(ctx, "p0.json"); return err },
 				"List":            func() error { _, _, err := b.List(ctx, "", ""); return err },
-				"Delete":          func() error { return b.Delete(ctx, "p0.json", "") },
+				"Delete":          func() error { return b.Delete(ctx, "p0.json") },
 			}
 			for _, name := range slices.Sorted(maps.Keys(ops)) {
 				start := time.Now()
@@ -380,10 +375,13 @@ func TestListPaging(t *testing.T) {
 		want = append(want, k)
 	}
 	others := []string{"grp/other/p00.json", "grp/strea.json", "grp/streamx/p00.json", "zzz.json", "a.json"}
+	versions := map[string]string{}
 	for _, k := range append(slices.Clone(want), others...) {
-		if _, err := b.Put(ctx, k, []byte(`{}`), driver.CreateOnly); err != nil {
+		v, err := b.Put(ctx, k, []byte(`{}`), driver.CreateOnly)
+		if err != nil {
 			t.Fatalf("Put(%q): %v", k, err)
 		}
+		versions[k] = v
 	}
 	// "grp/stream/" must not match "grp/streamx/".
 	for _, tc := range []struct {
@@ -398,15 +396,20 @@ func TestListPaging(t *testing.T) {
 		pages := 0
 		token := ""
 		for {
-			keys, next, err := b.List(ctx, tc.prefix, token)
+			entries, next, err := b.List(ctx, tc.prefix, token)
 			if err != nil {
 				t.Fatalf("List(%q, %q): %v", tc.prefix, token, err)
 			}
 			pages++
-			if len(keys) > pageSize {
-				t.Fatalf("page of %d keys, page size %d", len(keys), pageSize)
+			if len(entries) > pageSize {
+				t.Fatalf("page of %d keys, page size %d", len(entries), pageSize)
 			}
-			got = append(got, keys...)
+			for _, e := range entries {
+				if e.Version != versions[e.Key] {
+					t.Fatalf("List(%q): %q has version %q, Put returned %q", tc.prefix, e.Key, e.Version, versions[e.Key])
+				}
+				got = append(got, e.Key)
+			}
 			if next == "" {
 				break
 			}
@@ -456,12 +459,16 @@ func TestRequestsPerOperation(t *testing.T) {
 	count("losing CAS Put", func() error { _, err := b.Put(ctx, "p.json", []byte(`{}`), old); return err }, driver.ErrPrecondition)
 	count("Get", func() error { _, err := b.Get(ctx, "p.json"); return err }, nil)
 	count("Get missing", func() error { _, err := b.Get(ctx, "q.json"); return err }, driver.ErrNotFound)
-	count("List", func() error { _, _, err := b.List(ctx, "", ""); return err }, nil)
-	// A refused conditional delete reads the blob's properties to tell a
-	// stale version from a missing blob (Azurite answers 412 for both).
-	countN("losing Delete", 2, func() error { return b.Delete(ctx, "p.json", old) }, driver.ErrPrecondition)
-	count("Delete", func() error { return b.Delete(ctx, "p.json", v) }, nil)
-	count("Delete missing", func() error { return b.Delete(ctx, "p.json", "") }, nil)
+	count("List", func() error {
+		// The listing carries the version: no request per key.
+		entries, _, err := b.List(ctx, "", "")
+		if err == nil && (len(entries) != 1 || entries[0].Version != v) {
+			t.Errorf("List = %+v, want p.json at version %q", entries, v)
+		}
+		return err
+	}, nil)
+	count("Delete", func() error { return b.Delete(ctx, "p.json") }, nil)
+	count("Delete missing", func() error { return b.Delete(ctx, "p.json") }, nil)
 }
 
 // TestURLOpener opens the driver through blobstore's registry path with the
@@ -507,8 +514,19 @@ func TestURLOpener(t *testing.T) {
 		t.Fatalf("version %q, want %q", got.Version, v)
 	}
 	var client *container.Client
-	if !b.(interface{ As(any) bool }).As(&client) || client == nil {
+	aser, ok := b.(driver.Aser)
+	if !ok {
+		t.Fatal("the URL-opened bucket does not implement driver.Aser")
+	}
+	if !aser.As(&client) || client == nil {
 		t.Fatal("As(**container.Client) = false")
+	}
+	if got := containerNameOf(client); got != name {
+		t.Fatalf("As gave a client for container %q, want %q", got, name)
+	}
+	var other *azcore.ResponseError
+	if aser.As(&other) || aser.As(client) || aser.As(nil) {
+		t.Fatal("As accepted a target other than **container.Client")
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -533,5 +551,138 @@ func TestOpenBucketOptions(t *testing.T) {
 	}
 	if _, err := OpenBucket(context.Background(), c, nil); err != nil {
 		t.Errorf("OpenBucket(nil options): %v", err)
+	}
+}
+
+// TestListVersions: a listing gives each blob the version Put returned for
+// its bytes and Get returns for them, in the same (quoted) form, on pages of
+// 1, 2 and 3 keys; a listed version is good for a compare-and-swap.
+func TestListVersions(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	_, c := newContainer(ctx, t)
+	w := newBucket(t, c, nil)
+
+	want := map[string]string{} // key -> version Put returned last
+	var keys []string
+	for i := range 7 {
+		k := fmt.Sprintf("v/p%d.json", i)
+		v, err := w.Put(ctx, k, fmt.Appendf(nil, `{"p":%d,"n":0}`, i), driver.CreateOnly)
+		if err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+		want[k] = v
+		keys = append(keys, k)
+	}
+	// Rewrite some, so a listing must show the newest version, not the
+	// first one; delete one, so it must not show at all.
+	for _, i := range []int{1, 4, 6} {
+		k := keys[i]
+		v, err := w.Put(ctx, k, fmt.Appendf(nil, `{"p":%d,"n":1}`, i), want[k])
+		if err != nil {
+			t.Fatalf("CAS Put(%q): %v", k, err)
+		}
+		if v == want[k] {
+			t.Fatalf("CAS Put(%q) returned the old version %q", k, v)
+		}
+		want[k] = v
+	}
+	if err := w.Delete(ctx, keys[3]); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, keys[3])
+	keys = slices.Delete(keys, 3, 4)
+	// A key outside the prefix stays out of the listing.
+	if _, err := w.Put(ctx, "vx.json", []byte(`{}`), driver.CreateOnly); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if got := mustGet(ctx, t, w, k); got.Version != want[k] {
+			t.Fatalf("Get(%q) version %q, Put returned %q", k, got.Version, want[k])
+		}
+	}
+
+	// What List Blobs itself says, before the driver normalises it.
+	raw, err := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to(keys[0])}).NextPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(raw.Segment.BlobItems); n != 1 {
+		t.Fatalf("raw List Blobs: %d items, want 1", n)
+	}
+	rawETag := string(*raw.Segment.BlobItems[0].Properties.ETag)
+	t.Logf("List Blobs ETag %s; Put/Get ETag %s", rawETag, want[keys[0]])
+	if headerETag(azcore.ETag(rawETag)) != want[keys[0]] {
+		t.Fatalf("List Blobs ETag %s does not normalise to Put's %s", rawETag, want[keys[0]])
+	}
+
+	for _, pageSize := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("page-%d", pageSize), func(t *testing.T) {
+			b := newBucket(t, c, &Options{PageSize: pageSize})
+			var got []string
+			pages := 0
+			for token := ""; ; {
+				entries, next, err := b.List(ctx, "v/", token)
+				if err != nil {
+					t.Fatalf("List page %d: %v", pages+1, err)
+				}
+				pages++
+				if len(entries) > pageSize {
+					t.Fatalf("page %d has %d entries, page size %d", pages, len(entries), pageSize)
+				}
+				for _, e := range entries {
+					got = append(got, e.Key)
+					if e.Version != want[e.Key] {
+						t.Errorf("listed %q at version %q, Put returned %q", e.Key, e.Version, want[e.Key])
+					}
+					if obj := mustGet(ctx, t, b, e.Key); obj.Version != e.Version {
+						t.Errorf("listed %q at version %q, Get returns %q", e.Key, e.Version, obj.Version)
+					}
+				}
+				if next == "" {
+					break
+				}
+				if pages > 50 {
+					t.Fatal("List does not terminate")
+				}
+				token = next
+			}
+			if !slices.Equal(got, keys) {
+				t.Fatalf("listed %q, want %q", got, keys)
+			}
+			if min := (len(keys) + pageSize - 1) / pageSize; pages < min {
+				t.Fatalf("%d pages of at most %d keys for %d keys", pages, pageSize, len(keys))
+			}
+			t.Logf("%d keys in %d pages", len(got), pages)
+		})
+	}
+
+	// A listed version is the blob's version: compare-and-swap accepts it.
+	entries, _, err := w.List(ctx, keys[0], "")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("List(%q) = %+v, %v", keys[0], entries, err)
+	}
+	v, err := w.Put(ctx, keys[0], []byte(`{"p":0,"n":2}`), entries[0].Version)
+	if err != nil {
+		t.Fatalf("CAS on the listed version %q: %v", entries[0].Version, err)
+	}
+	if _, err := w.Put(ctx, keys[0], []byte(`{"p":0,"n":3}`), entries[0].Version); !errors.Is(err, driver.ErrPrecondition) {
+		t.Fatalf("CAS on the listed version after it changed: %v, want ErrPrecondition", err)
+	}
+	if got := mustGet(ctx, t, w, keys[0]); got.Version != v {
+		t.Fatalf("Get version %q, want %q", got.Version, v)
+	}
+}
+
+// TestHeaderETag: List Blobs' unquoted ETags get the quotes the ETag header
+// has; quoted ones are kept. It needs no emulator.
+func TestHeaderETag(t *testing.T) {
+	for in, want := range map[string]string{
+		`0x8DC5E2B9A3F4C21`:     `"0x8DC5E2B9A3F4C21"`,
+		`"0x8DC5E2B9A3F4C21"`:   `"0x8DC5E2B9A3F4C21"`,
+		`W/"0x8DC5E2B9A3F4C21"`: `W/"0x8DC5E2B9A3F4C21"`,
+	} {
+		if got := headerETag(azcore.ETag(in)); got != want {
+			t.Errorf("headerETag(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -17,34 +17,44 @@ import (
 )
 
 // wrapError is the one place where Azure's answers become driver sentinels.
-// It names the operation (blobstore.Store names the key) and keeps err
-// reachable with errors.As. Anything it does not classify is left for the
-// caller to treat as unknown.
+// It returns the sentinel, if one applies, and err, and nothing else: it
+// names neither the operation nor the key (blobstore.Store adds both, once).
+// err stays reachable with errors.As. Anything it does not classify is left
+// for the caller to treat as unknown.
 //
 // The message is one line. The SDK's *azcore.ResponseError prints the request
 // line, the status, the error code and the whole XML body over a dozen lines;
-// here an answer reads "GET <blob URL without query>: HTTP <status> <code>:
-// <first line of the service's message>", plus what to do when the answer is
-// a configuration mistake (an invalid container name). A transport error
-// shows the request URL without a SAS signature.
-func wrapError(op string, err error) error {
+// here an answer reads "<sentinel>: GET blob in container <container URL
+// without query>: HTTP <status> <code>: <first line of the service's
+// message>", plus what to do when the answer is a configuration mistake (an
+// invalid container name). A transport error reads the same way up to the
+// URL, then gives the transport's words. The blob's own URL is not shown: it
+// ends with the key, which the Store's message already names.
+func (b *bucket) wrapError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var errs []error
-	msg := "azblob: " + op + ": "
+	var msg string
 	if s := sentinelFor(err); s != nil {
 		errs = append(errs, s)
-		msg += s.Error() + ": "
+		msg = s.Error() + ": "
 	}
 	errs = append(errs, err)
 	var re *azcore.ResponseError
 	var ue *url.Error
 	switch {
 	case errors.As(err, &re):
-		msg += summarize(re)
+		msg += b.summarize(re)
 	case errors.As(err, &ue):
-		msg += strings.Replace(err.Error(), ue.URL, withoutQuery(ue.URL), 1)
+		// Keep whatever wraps the *url.Error; replace its own words, which
+		// quote the blob's URL (key and SAS signature included).
+		own := b.where(ue.Op, ue.URL) + ": " + ue.Err.Error()
+		if full := err.Error(); strings.Contains(full, ue.Error()) {
+			msg += strings.Replace(full, ue.Error(), own, 1)
+		} else {
+			msg += own
+		}
 	default:
 		msg += err.Error()
 	}
@@ -62,24 +72,47 @@ func (e *azureError) Error() string   { return e.msg }
 func (e *azureError) Unwrap() []error { return e.errs }
 
 // summarize renders an Azure answer on one line.
-func summarize(re *azcore.ResponseError) string {
-	var b strings.Builder
+func (b *bucket) summarize(re *azcore.ResponseError) string {
+	var sb strings.Builder
 	if resp := re.RawResponse; resp != nil && resp.Request != nil && resp.Request.URL != nil {
-		u := resp.Request.URL
-		fmt.Fprintf(&b, "%s %s://%s%s: ", resp.Request.Method, u.Scheme, u.Host, u.EscapedPath())
+		sb.WriteString(b.where(resp.Request.Method, resp.Request.URL.String()) + ": ")
 	}
-	fmt.Fprintf(&b, "HTTP %d", re.StatusCode)
+	fmt.Fprintf(&sb, "HTTP %d", re.StatusCode)
 	if re.ErrorCode != "" {
-		b.WriteString(" " + re.ErrorCode)
+		sb.WriteString(" " + re.ErrorCode)
 	}
 	if m := serviceMessage(re.RawResponse); m != "" {
-		b.WriteString(": " + m)
+		sb.WriteString(": " + m)
 	}
 	switch bloberror.Code(re.ErrorCode) {
 	case bloberror.InvalidResourceName, bloberror.OutOfRangeInput:
-		b.WriteString("; check the container name: " + containerNameRule)
+		sb.WriteString("; check the container name: " + containerNameRule)
 	}
-	return b.String()
+	return sb.String()
+}
+
+// where names a request without its key and query: "GET blob in container
+// <container URL>" for a request on a blob of this bucket's container, "GET
+// container <container URL>" for one on the container itself (List Blobs),
+// and the method and host alone for anything else.
+func (b *bucket) where(method, rawURL string) string {
+	method = strings.ToUpper(method)
+	cu, cerr := url.Parse(b.client.URL())
+	u, err := url.Parse(rawURL)
+	if err != nil || cerr != nil {
+		return method + " (unparsable URL)"
+	}
+	host := u.Scheme + "://" + u.Host
+	cpath := strings.TrimSuffix(cu.EscapedPath(), "/")
+	path := u.EscapedPath()
+	switch {
+	case u.Host != cu.Host:
+	case path == cpath || path == cpath+"/":
+		return method + " container " + host + cpath
+	case strings.HasPrefix(path, cpath+"/"):
+		return method + " blob in container " + host + cpath
+	}
+	return method + " " + host
 }
 
 // serviceMessage returns the first line of the message in an Azure error

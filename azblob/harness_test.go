@@ -18,7 +18,10 @@ type harness struct {
 	cs, name string
 }
 
-var _ conformance.Harness = (*harness)(nil)
+var (
+	_ conformance.Harness              = (*harness)(nil)
+	_ conformance.MissingBucketHarness = (*harness)(nil)
+)
 
 // newHarness is the conformance.HarnessMaker for this provider. The container
 // is created here and deleted when the test ends.
@@ -30,6 +33,16 @@ func newHarness(ctx context.Context, t *testing.T) (conformance.Harness, error) 
 
 func (h *harness) OpenBucket(ctx context.Context) (driver.Bucket, error) {
 	c, err := container.NewClientFromConnectionString(h.cs, h.name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return OpenBucket(ctx, c, nil)
+}
+
+// OpenMissingBucket opens a driver on a container of the same account that
+// was never created.
+func (h *harness) OpenMissingBucket(ctx context.Context) (driver.Bucket, error) {
+	c, err := container.NewClientFromConnectionString(h.cs, h.name+"-missing", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -38,15 +38,15 @@ func oneLine(t *testing.T, msg string, maxLen int, want ...string) {
 }
 
 // TestResponseErrorsAreOneLine: every kind of answer the driver meets reads
-// as one short line (status, Azure's error code and message, what was
-// asked), never the SDK's dump of the response, and still wraps the SDK's
-// *azcore.ResponseError and the right sentinel.
+// as one short line (sentinel, status, Azure's error code and message, the
+// container asked), never the SDK's dump of the response, and still wraps
+// the SDK's *azcore.ResponseError and the right sentinel. The driver's
+// message names neither the operation nor the key: the Store does, once.
 func TestResponseErrorsAreOneLine(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	cs, c := newContainer(ctx, t)
 	b := newBucket(t, c, nil)
-	v, err := b.Put(ctx, "p0.json", []byte(`{"counter":1}`), driver.CreateOnly)
-	if err != nil {
+	if _, err := b.Put(ctx, "p0.json", []byte(`{"counter":1}`), driver.CreateOnly); err != nil {
 		t.Fatal(err)
 	}
 	missingClient := newClient(t, cs, containerName(t), nil)
@@ -86,7 +86,7 @@ func TestResponseErrorsAreOneLine(t *testing.T) {
 			driver.ErrBucketNotFound, "HTTP 404", bloberror.ContainerNotFound, missingURL},
 		{"wrong-key-get", func() error { _, err := wrongKey.Get(ctx, "p0.json"); return err },
 			driver.ErrPermission, "HTTP 403", "", c.URL()},
-		{"wrong-key-delete", func() error { return wrongKey.Delete(ctx, "p0.json", v) },
+		{"wrong-key-delete", func() error { return wrongKey.Delete(ctx, "p0.json") },
 			driver.ErrPermission, "HTTP 403", "", c.URL()},
 	}
 	for _, tc := range tests {
@@ -96,7 +96,16 @@ func TestResponseErrorsAreOneLine(t *testing.T) {
 			var re *azcore.ResponseError
 			errors.As(err, &re)
 			msg := err.Error()
-			oneLine(t, msg, 400, "azblob: ", tc.status, re.ErrorCode, tc.url)
+			oneLine(t, msg, 400, tc.status, re.ErrorCode, tc.url)
+			if !strings.HasPrefix(msg, tc.want.Error()+": ") {
+				t.Errorf("message does not start with the sentinel %q: %s", tc.want, msg)
+			}
+			// Neither the operation nor the key: the Store names them.
+			for _, k := range []string{"p0.json", "none.json", "azblob: get", "azblob: put", "azblob: delete", "azblob: list"} {
+				if strings.Contains(msg, k) {
+					t.Errorf("driver message names %q (the Store adds the op and key): %s", k, msg)
+				}
+			}
 			for _, dump := range []string{"<?xml", "<Error>", "RESPONSE", "ERROR CODE", "-----", "x-ms-", "RequestId"} {
 				if strings.Contains(msg, dump) {
 					t.Errorf("message carries the SDK's dump (%q): %s", dump, msg)
@@ -126,11 +135,101 @@ func TestTransportErrorHidesQuery(t *testing.T) {
 	if err == nil {
 		t.Fatal("Get from a closed port succeeded")
 	}
-	oneLine(t, err.Error(), 400, "127.0.0.1:1/devstoreaccount1/c/p0.json", "connection refused")
+	oneLine(t, err.Error(), 400, "GET blob in container http://127.0.0.1:1/devstoreaccount1/c: ", "connection refused")
 	if strings.Contains(err.Error(), "c2VjcmV0LXNhcy1zaWduYXR1cmU") {
 		t.Errorf("message shows the SAS signature: %v", err)
 	}
+	if strings.Contains(err.Error(), "p0.json") {
+		t.Errorf("driver message names the key (the Store does): %v", err)
+	}
+	for _, s := range []error{driver.ErrNotFound, driver.ErrBucketNotFound, driver.ErrPrecondition, driver.ErrPermission} {
+		if errors.Is(err, s) {
+			t.Errorf("a refused connection is classified as %v: %v", s, err)
+		}
+	}
 	t.Log(err)
+}
+
+// wantKeyOnce fails unless a Store-level message names key exactly once,
+// after the operation, and wraps want.
+func wantKeyOnce(t *testing.T, err, want error, op, key string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got %v, want an error wrapping %q", err, want)
+	}
+	msg := err.Error()
+	oneLine(t, msg, 500, op+` "`+key+`": `)
+	if n := strings.Count(msg, key); n != 1 {
+		t.Errorf("message names the key %q %d times, want once: %s", key, n, msg)
+	}
+	t.Log(msg)
+}
+
+// newStore opens a blobstore.Store over a driver value of its own on c (the
+// Store closes it).
+func newStore(t *testing.T, c *container.Client, opts *Options) *blobstore.Store {
+	t.Helper()
+	b, err := OpenBucket(context.Background(), c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := blobstore.New(b, &blobstore.Options{Prefix: "msgs/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestStoreMessageNamesKeyOnce: through a blobstore.Store, an error the
+// driver reports names the operation and the key once (the Store's), with
+// the driver's sentinel and Azure's answer after it. It needs no emulator.
+func TestStoreMessageNamesKeyOnce(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	c, err := container.NewClientWithNoCredential("http://127.0.0.1:1/devstoreaccount1/c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, c, &Options{MaxRetries: -1})
+	_, _, err = s.ReadRecordBytes(ctx, "part-7")
+	wantKeyOnce(t, err, blobstore.ErrUnavailable, "get", "msgs/part-7.json")
+	if !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("message lost the transport's words: %v", err)
+	}
+}
+
+// TestStoreMessagesOnAzurite: the same for Azure's answers (missing
+// container, wrong key).
+func TestStoreMessagesOnAzurite(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	cs, c := newContainer(ctx, t)
+	cred, err := container.NewSharedKeyCredential(connField(cs, "AccountName"), "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRpZGVtYXJrIHRlc3Rz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	badClient, err := container.NewClientWithSharedKeyCredential(c.URL(), cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "msgs/part-7.json"
+
+	t.Run("missing-container", func(t *testing.T) {
+		s := newStore(t, newClient(t, cs, containerName(t), nil), nil)
+		_, _, err := s.ReadRecordBytes(ctx, "part-7")
+		wantKeyOnce(t, err, blobstore.ErrStoreNotFound, "get", key)
+		oneLine(t, err.Error(), 500, "ContainerNotFound")
+	})
+	t.Run("wrong-key", func(t *testing.T) {
+		s := newStore(t, badClient, nil)
+		_, _, err := s.ReadRecordBytes(ctx, "part-7")
+		wantKeyOnce(t, err, blobstore.ErrPermission, "get", key)
+		oneLine(t, err.Error(), 500, "HTTP 403")
+	})
+	t.Run("wrong-key-marker", func(t *testing.T) {
+		s := newStore(t, badClient, nil)
+		_, err := s.StoreExists(ctx)
+		wantKeyOnce(t, err, blobstore.ErrPermission, "get", "msgs/tidemark-store")
+	})
 }
 
 // TestInvalidContainerName: a name Azure refuses is an invalid URL when the

@@ -83,7 +83,7 @@ func (s *Store) adminWrite(ctx context.Context, id, op string, opts *EditOptions
 			mutate(&next)
 		}
 		if rec.held() {
-			next.Owner, next.Token = "", ""
+			next.Owner, next.Token, next.Presence = "", "", ""
 		}
 		if err := next.advance(s.key(id), rec.held()); err != nil {
 			return Lease{}, err

@@ -60,9 +60,12 @@
 // On the happy path UpdateCheckpoint, Renew, Release and UpdateLease cost one
 // conditional write each and no read (the Store keeps the version its own last
 // write returned); Renew costs nothing when a write landed within
-// RenewInterval. Acquire and Steal cost one read and one write. ListLeases
-// costs one listing per thousand keys plus one read per partition, at most
-// Options.ListConcurrency at a time.
+// RenewInterval. Acquire and Steal cost one conditional write, plus one read
+// unless a listing or a read through the Store saw the record within
+// RenewInterval. ListLeases and Scan cost one listing per page of keys (a
+// listing carries each object's version) plus one read per record whose
+// version the Store has not read or written before, at most
+// Options.ListConcurrency at a time; a group in steady state reads none.
 //
 // # Errors
 //

@@ -16,12 +16,12 @@ import (
 // token is the last key returned, so a shorter page continues correctly).
 type smallPages struct{ *membucket.Bucket }
 
-func (b smallPages) List(ctx context.Context, prefix, token string) ([]string, string, error) {
-	keys, next, err := b.Bucket.List(ctx, prefix, token)
-	if err != nil || len(keys) <= 2 {
-		return keys, next, err
+func (b smallPages) List(ctx context.Context, prefix, token string) ([]driver.Entry, string, error) {
+	entries, next, err := b.Bucket.List(ctx, prefix, token)
+	if err != nil || len(entries) <= 2 {
+		return entries, next, err
 	}
-	return keys[:2], keys[1], nil
+	return entries[:2], entries[1].Key, nil
 }
 
 func TestDeleteStoreDeletesEveryHostPage(t *testing.T) {

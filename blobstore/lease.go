@@ -5,19 +5,42 @@ package blobstore
 //  1. Every state change is one conditional write (commit): create-only, or
 //     compare-and-swap on the version this Store last saw. Nothing is ever
 //     written unconditionally.
-//  2. A lease is free when its record names no owner, or when this Store has
-//     seen the same token and counter for a whole lease duration by its own
-//     clock (observe). No other host's clock is ever read.
+//  2. A lease is free when its record names no owner, or when it has expired:
+//     this Store has seen the record's version unchanged for a whole lease
+//     duration by its own clock, and the owner's presence record (rule 7)
+//     renews nothing either: the lease names no presence incarnation, or
+//     that incarnation's record is fenced, or it too stood unchanged (or
+//     missing) for a lease duration. No other
+//     host's clock is ever read. Versions are judged from listings, which
+//     carry them; a record is read only when its version is new.
 //  3. Acquiring bumps the epoch and draws a new random token. Every write bumps
 //     the counter, so every write's bytes (and so its version) differ.
 //  4. An owner writes with the version its own last write returned: one
 //     request, no read. If the version moved, it reads once: the same token
 //     means someone changed only the checkpoint (DeleteCheckpoint), so it
 //     retries on top of that; any other token means the lease was lost.
-//  5. An owner whose last successful write started more than a lease
-//     duration ago stops acting as owner: its writes fail with ErrLeaseLost
-//     without a request, because observers may already have taken over.
-//  6. Renew skips its request when a write landed within the renew interval.
+//  5. An owner whose last renewal started more than a lease duration ago
+//     stops acting as owner: its writes fail with ErrLeaseLost without a
+//     request, because observers may already have taken over. A renewal is
+//     a successful write of the lease's record, or a heartbeat that renews it
+//     (rule 7); the time counts from the request's start.
+//  6. Renew skips its request when a renewal landed within the renew
+//     interval.
+//  7. A heartbeat (one write of the host's presence record) renews every
+//     lease its Store acquired while its presence stood established: a
+//     heartbeat of the same incarnation had landed, and nothing revoked it
+//     since. The lease's record names that incarnation. A presence record
+//     found fenced, removed or overwritten revokes at once: no later
+//     heartbeat renews a lease acquired before, and neither does the last
+//     one. Leave ends the incarnation: its last heartbeat still counts.
+//  8. An observer that finds a held lease's record and its owner's presence
+//     both unchanged for a lease duration fences the presence record before
+//     taking the lease: a compare-and-swap on the version it saw, to a record
+//     marked fenced. A heartbeat in flight then fails and renews nothing
+//     (rule 7); if the heartbeat landed first, the fence fails and the owner
+//     is alive. Fencing of writes stays on the partition record: epochs and
+//     compare-and-swap, so two owners never share an epoch, and a zombie's
+//     write always fails.
 
 import (
 	"context"
@@ -78,21 +101,25 @@ func leaseOf(rec *record) Lease {
 	return l
 }
 
-// observe records a sighting of rec (rule 2) and reports how long the same
-// token and counter have been seen unchanged, and whether that makes a held
-// lease expired. The caller holds p.mu.
-func (s *Store) observe(p *partition, rec *record) (unchanged time.Duration, expired bool) {
+// observe records a sighting of the record at version (rule 2) and reports
+// how long that version has been seen unchanged, and whether that makes a
+// held lease expired as far as the record goes. The caller holds p.mu.
+func (s *Store) observe(p *partition, rec *record, version string) (unchanged time.Duration, expired bool) {
 	now := s.clock.Now()
-	if p.obsSince.IsZero() || rec.Token != p.obsToken || rec.Counter != p.obsCounter {
-		p.obsToken, p.obsCounter, p.obsSince = rec.Token, rec.Counter, now
+	if p.obsSince.IsZero() || version != p.obsVersion {
+		p.obsVersion, p.obsSince = version, now
 		return 0, false
 	}
 	unchanged = now.Sub(p.obsSince)
 	return unchanged, rec.held() && unchanged >= s.leaseDur
 }
 
-// observed returns the lease view of rec with the observation applied.
-func (s *Store) observed(p *partition, rec *record) Lease {
+// observed returns the lease view of rec, read or listed at version, with
+// the observation applied. A held lease whose record stood still is expired
+// only if its owner's presence renews nothing either (rule 2); when this
+// Store's knowledge of that presence predates the record's sighting, it is
+// read first (one request, and only for such a lease). The caller holds p.mu.
+func (s *Store) observed(ctx context.Context, p *partition, rec *record, version string) Lease {
 	stale := p.known && rec.Counter < p.rec.Counter // older than our own write: a store that lost writes
 	if p.token != "" && rec.Token != p.token && !stale {
 		// A read made under the partition's lock, after our last write,
@@ -102,17 +129,47 @@ func (s *Store) observed(p *partition, rec *record) Lease {
 		p.drop()
 	}
 	l := leaseOf(rec)
-	l.UnchangedFor, l.Expired = s.observe(p, rec)
+	l.UnchangedFor, l.Expired = s.observe(p, rec, version)
 	if p.token != "" && p.token == rec.Token {
 		l.Expired = false // our own lease: its freshness is rule 5's business
 	}
+	if l.Expired {
+		l.Expired, _ = s.ownerSilentNow(ctx, rec.Owner, rec.Presence, p.obsSince)
+	}
 	return l
+}
+
+// ownerSilentNow is ownerSilent backed by a read of the presence record when
+// this Store's knowledge of it is older than asOf. A read that fails leaves
+// the owner alive.
+func (s *Store) ownerSilentNow(ctx context.Context, owner, incarnation string, asOf time.Time) (silent bool, fenceVersion string) {
+	silent, fenceVersion, fresh := s.ownerSilent(owner, incarnation, asOf)
+	if fresh {
+		return silent, fenceVersion
+	}
+	if err := s.refreshOwner(ctx, owner, incarnation); err != nil {
+		return false, ""
+	}
+	silent, fenceVersion, _ = s.ownerSilent(owner, incarnation, asOf)
+	return silent, fenceVersion
+}
+
+// lastRenewal returns the start of the lease's last renewal: its owner's last
+// successful write, or a later heartbeat that renews it (rules 5 and 7). The
+// caller holds p.mu.
+func (s *Store) lastRenewal(p *partition) time.Time {
+	last := p.renewedAt
+	if hb := s.presence.heartbeatRenewal(p.rec.Presence); p.token != "" && p.rec.Token == p.token && hb.After(last) {
+		last = hb
+	}
+	return last
 }
 
 // adopt records a successful write made through this Store. The caller holds
 // p.mu.
 func (p *partition) adopt(rec record, version string, start time.Time, owned bool) {
 	p.rec, p.version, p.known = rec, version, true
+	p.remember(rec, version, nil, start)
 	p.highest = max(p.highest, rec.Counter)
 	if owned {
 		p.token, p.renewedAt = rec.Token, start
@@ -133,8 +190,11 @@ func (p *partition) drop() {
 
 // Acquire takes the partition's lease if it is free: unowned, released, or
 // expired by this Store's observation (a lease is seen as expired only after
-// two reads at least a lease duration apart that find the same write). It
-// costs one read and one conditional write, and returns ErrLeaseHeld if a live
+// two sightings at least a lease duration apart that find the same write). It
+// costs one conditional write, plus one read unless a listing or a read
+// through this Store saw the record within the renew interval (the write is a
+// compare-and-swap on what was seen, so a record that moved since is read
+// again, not overwritten). It returns ErrLeaseHeld if a live
 // owner holds the lease or another host won the race for it, and
 // ErrPartitionNotFound if the partition has no record.
 //
@@ -184,18 +244,55 @@ func (s *Store) acquire(ctx context.Context, id string, steal bool) (Lease, erro
 // writing.
 const maxStealAttempts = 12
 
+// wouldWrite reports whether tryAcquire, given rec, would write: the lease is
+// free, expired by this Store's observation, one this Store gave up, or
+// being stolen, and is not already this Store's. It changes nothing. The
+// caller holds p's lock.
+func (s *Store) wouldWrite(p *partition, rec *record, steal bool) bool {
+	if p.token != "" && p.token == rec.Token && !s.lapsed(p) {
+		return false
+	}
+	if steal || !rec.held() || (p.dead != "" && rec.Token == p.dead) || rec.Token == p.token {
+		return true
+	}
+	seen := !p.obsSince.IsZero() && p.obsVersion == p.seenVersion
+	return seen && s.clock.Now().Sub(p.obsSince) >= s.leaseDur
+}
+
+// current returns the partition's record for a decision to write: the one
+// this Store last read or wrote, when a listing or a read confirmed it is
+// current within the renew interval (cached is then true, and no request is
+// made), else a fresh read. A decision made on a cached record is safe: the
+// write it leads to is a compare-and-swap on that record's version, which
+// fails if anything was written since. The caller holds p's lock.
+func (s *Store) current(ctx context.Context, p *partition, id string) (rec record, version string, found, cached bool, err error) {
+	if p.pending == "" && p.seenVersion != "" && p.seenCorrupt == nil && !p.seen.Deleted && !p.seenAt.IsZero() {
+		if age := s.clock.Now().Sub(p.seenAt); age >= 0 && age < s.renewDur {
+			return p.seen, p.seenVersion, true, true, nil
+		}
+	}
+	rec, version, found, err = s.read(ctx, id)
+	return rec, version, found, false, err
+}
+
 // tryAcquire makes one attempt: one read, at most one write. retry asks for
 // another attempt: a Steal that lost to a write by the very owner it meant to
 // take the lease from. The caller holds p.mu.
 func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal bool) (_ Lease, retry bool, _ error) {
-	rec, version, found, err := s.read(ctx, id)
+	rec, version, found, cached, err := s.current(ctx, p, id)
+	if err == nil && cached && !s.wouldWrite(p, &rec, steal) {
+		// Only a write validates what was seen: a refusal or a "still
+		// ours" is decided on a fresh read.
+		cached = false
+		rec, version, found, err = s.read(ctx, id)
+	}
 	if err != nil {
 		return Lease{}, false, err
 	}
 	if !found {
 		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
 	}
-	view := s.observed(p, &rec)
+	view := s.observed(ctx, p, &rec, version)
 	if p.pending != "" && rec.Token == p.pending {
 		// An earlier acquisition whose outcome was unknown did land.
 		p.adopt(rec, version, p.pendingStart, true)
@@ -212,9 +309,21 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	if rec.held() && !mine && !view.Expired && !steal {
 		return Lease{}, false, fmt.Errorf("%w: %q is held by %q (epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
+	if rec.held() && !mine && !steal {
+		// Expired: the record stood still, and so did its owner's presence,
+		// unless it is missing or fenced. Fence a presence that merely
+		// stood still, so a heartbeat in flight renews nothing (rule 8).
+		if _, fenceVersion := s.ownerSilentNow(ctx, rec.Owner, rec.Presence, p.obsSince); fenceVersion != "" {
+			if err := s.fence(ctx, rec.Owner, rec.Presence, fenceVersion); err != nil {
+				return Lease{}, false, fmt.Errorf("acquire %q: %w", id, err)
+			}
+		}
+	}
 	p.drop()
 	next := rec.clone()
 	next.Owner, next.Token = s.owner, randomHex(16)
+	// Before the write: a revocation after this must win (rule 7).
+	next.Presence = s.presence.cover()
 	if err := next.advance(s.key(id), true); err != nil {
 		return Lease{}, false, err
 	}
@@ -224,6 +333,12 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	if err != nil {
 		var lost *errWriteRefused
 		if errors.As(err, &lost) {
+			if cached {
+				// The record moved since this Store last saw it: decide
+				// again on a fresh read.
+				p.seenAt = time.Time{}
+				return Lease{}, true, nil
+			}
 			switch {
 			case !lost.exists || lost.cur.Deleted:
 				return Lease{}, false, fmt.Errorf("%w: %q was deleted while acquiring", ErrPartitionNotFound, id)
@@ -242,10 +357,10 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	return leaseOf(&next), false, nil
 }
 
-// lapsed reports rule 5: the owner's last successful write started more than a
-// lease duration ago. The caller holds p.mu.
+// lapsed reports rule 5: the owner's last renewal started more than a lease
+// duration ago. The caller holds p.mu.
 func (s *Store) lapsed(p *partition) bool {
-	return s.clock.Now().Sub(p.renewedAt) >= s.leaseDur
+	return s.clock.Now().Sub(s.lastRenewal(p)) >= s.leaseDur
 }
 
 // ownerWrite applies mutate to the partition's record as the lease's owner:
@@ -364,7 +479,7 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 	}
 	defer p.unlock()
 	if p.token != "" && p.token == lease.Token && p.known {
-		if since := s.clock.Now().Sub(p.renewedAt); since >= 0 && since < s.renewDur {
+		if since := s.clock.Now().Sub(s.lastRenewal(p)); since >= 0 && since < s.renewDur {
 			return nil
 		}
 	}
@@ -376,7 +491,7 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 // checkpoint and metadata stay. It costs one conditional write; it returns
 // ErrLeaseLost if the lease was no longer the caller's.
 func (s *Store) Release(ctx context.Context, lease Lease) error {
-	_, err := s.ownerWrite(ctx, lease, "release", func(r *record) { r.Owner, r.Token = "", "" })
+	_, err := s.ownerWrite(ctx, lease, "release", func(r *record) { r.Owner, r.Token, r.Presence = "", "", "" })
 	return err
 }
 
@@ -410,7 +525,7 @@ func (s *Store) CreateLeaseIfNotExists(ctx context.Context, id string) (Lease, e
 	if err != nil {
 		return Lease{}, err
 	}
-	return s.observed(p, &rec), nil
+	return s.observed(ctx, p, &rec, p.seenVersion), nil
 }
 
 // createLocked makes sure the partition has a record and, with
@@ -472,14 +587,14 @@ func (s *Store) GetLease(ctx context.Context, id string) (lease Lease, found boo
 		return Lease{}, false, err
 	}
 	defer p.unlock()
-	rec, _, found, err := s.read(ctx, id)
+	rec, version, found, err := s.read(ctx, id)
 	if err != nil {
 		return Lease{}, false, err
 	}
 	if !found {
 		return Lease{}, false, s.ensureStore(ctx)
 	}
-	return s.observed(p, &rec), true, nil
+	return s.observed(ctx, p, &rec, version), true, nil
 }
 
 // DeleteLease deletes the partition's record: lease, checkpoint and metadata.
@@ -512,12 +627,12 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 			p.drop()
 			return nil // missing, or already a tombstone
 		}
-		view := s.observed(p, &rec)
+		view := s.observed(ctx, p, &rec, version)
 		if rec.held() && rec.Token != p.token && !view.Expired {
 			return fmt.Errorf("%w: %q is held by %q (epoch %d); steal it before deleting", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 		}
 		tomb := rec.clone()
-		tomb.Owner, tomb.Token, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", nil, "", true
+		tomb.Owner, tomb.Token, tomb.Presence, tomb.Checkpoint, tomb.Metadata, tomb.Deleted = "", "", "", nil, "", true
 		if err := tomb.advance(s.key(id), false); err != nil {
 			return err
 		}
@@ -538,7 +653,7 @@ func (s *Store) DeleteLease(ctx context.Context, id string) error {
 
 // ListLeases returns every partition's lease under the prefix, sorted by
 // partition id: one listing, then reads of at most ListConcurrency records at
-// a time. A partition deleted while listing is left out. It fails with
+// a time, of the records whose listed version this Store has not seen. A partition deleted while listing is left out. It fails with
 // ErrStoreNotFound if the store was not created, and with ErrCorrupt (naming
 // the key) if a record cannot be read; ListLeasesSkippingCorrupt lists the
 // rest instead.
@@ -554,50 +669,120 @@ func (s *Store) ListLeases(ctx context.Context) ([]Lease, error) {
 }
 
 // ListLeasesSkippingCorrupt is ListLeases for callers that must carry on past
-// a record they cannot read (a balancer, an operator's listing): it returns
-// the readable leases and, separately, one error per unreadable record. err
-// is non-nil only when the listing itself, or a read, failed.
+// a record they cannot read (an operator's listing): it returns the readable
+// leases and, separately, one error per unreadable record. err is non-nil
+// only when the listing itself, or a read, failed.
+//
+// It costs one listing (one request per page of keys) plus one read per
+// record whose version this Store has not read or written before: listings
+// carry each object's version, and a version's bytes never change.
 func (s *Store) ListLeasesSkippingCorrupt(ctx context.Context) (leases []Lease, corrupt []*CorruptRecordError, err error) {
 	if s.closed.Load() {
 		return nil, nil, ErrClosed
 	}
-	ids, err := s.listKeys(ctx)
+	l, err := s.list(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	all := make([]Lease, len(ids))
-	found := make([]bool, len(ids))
-	errs := make([]error, len(ids))
+	// Hosts first: a lease's expiry depends on its owner's presence. A
+	// presence record that cannot be read is read again per lease if needed.
+	_, _ = s.hostsOf(ctx, l.hosts, false)
+	leases, corrupt, failed := s.leasesOf(ctx, l.parts, true)
+	for _, e := range l.parts {
+		if err := failed[e.Key]; err != nil {
+			return nil, nil, err // the first, so exactly one sentinel is wrapped
+		}
+	}
+	return leases, corrupt, nil
+}
+
+// Snapshot is the group's state as one listing of the store showed it.
+type Snapshot struct {
+	// Leases are the readable partition records, sorted by partition id.
+	Leases []Lease
+	// Corrupt has one error per record that cannot be decoded.
+	Corrupt []*CorruptRecordError
+	// Failed maps the id of each partition whose record could not be read
+	// this time (an outage, a timeout) to the error. Those partitions are in
+	// neither Leases nor Corrupt.
+	Failed map[string]error
+	// Hosts are the hosts with a presence record, sorted by name, with this
+	// Store's observation of their liveness. Their UpdatedAt is not read.
+	Hosts []Host
+}
+
+// Scan is what a balancer needs each cycle, at the least cost: one listing
+// of the store's prefix (partitions and hosts together; one request per
+// page of keys), and a read only of each partition record whose version this
+// Store has not read or written before and that can change the balance (see
+// ScanOptions). A host's liveness is judged from the
+// version of its presence record, which is never read except once to learn
+// a long host name. One record that cannot be read never fails the scan: it
+// is reported in Corrupt or Failed and the rest are returned. err is non-nil
+// only when the listing fails.
+func (s *Store) Scan(ctx context.Context, opts *ScanOptions) (Snapshot, error) {
+	if s.closed.Load() {
+		return Snapshot{}, ErrClosed
+	}
+	l, err := s.list(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	var snap Snapshot
+	// Hosts first: a lease's expiry depends on its owner's presence, as
+	// this very listing shows it.
+	snap.Hosts, err = s.hostsOf(ctx, l.hosts, false)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	readChanged := opts != nil && opts.ReadChanged
+	snap.Leases, snap.Corrupt, snap.Failed = s.leasesOf(ctx, l.parts, readChanged)
+	return snap, nil
+}
+
+// ScanOptions tune Scan. A nil *ScanOptions means the defaults.
+type ScanOptions struct {
+	// ReadChanged reads every record whose version changed. By default a
+	// record that changed while held by another host is not read: the
+	// change proves the lease alive, and its owner writes it to checkpoint,
+	// so the Store reports it with the owner it last read (and UnchangedFor
+	// zero). A balancer asks for ReadChanged when its view may be out of
+	// date: when it, or a host it sees, is short of its fair share, or the
+	// hosts changed.
+	ReadChanged bool
+}
+
+// leasesOf returns the leases of the listed partitions, reading (at most
+// ListConcurrency at a time) only the records whose listed version this
+// Store does not know. A partition deleted since the listing is left out.
+func (s *Store) leasesOf(ctx context.Context, entries []driver.Entry, readChanged bool) (leases []Lease, corrupt []*CorruptRecordError, failed map[string]error) {
+	all := make([]Lease, len(entries))
+	found := make([]bool, len(entries))
+	errs := make([]error, len(entries))
 	sem := make(chan struct{}, s.listConc)
 	var wg sync.WaitGroup
-	for i, id := range ids {
+	for i, e := range entries {
+		p := s.part(e.Key)
+		if p.tryLock() {
+			switch {
+			case e.Version != "" && e.Version == p.seenVersion:
+				// Known bytes: no request.
+				all[i], found[i], errs[i] = s.leaseFromCache(ctx, p)
+				p.unlock()
+				continue
+			case !readChanged && s.othersAlive(p) && !s.stillFor(p, e.Version, s.leaseDur):
+				// Another host's lease, written since: alive, and most
+				// likely a checkpoint. Not read (see ScanOptions).
+				all[i], found[i] = s.changedUnread(p, e.Version), true
+				p.unlock()
+				continue
+			}
+			p.unlock()
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			p := s.part(id)
-			if !p.tryLock() {
-				// An operation of ours on the partition is in flight (a
-				// renewal that hangs, say): do not wait for it. Read the
-				// record without taking part in this Store's bookkeeping,
-				// and report it unexpired: a listing must not stall behind
-				// one stuck partition.
-				rec, _, ok, err := s.fetch(ctx, id)
-				if err != nil {
-					errs[i] = err
-				} else if ok {
-					all[i], found[i] = leaseOf(&rec), true
-				}
-				return
-			}
-			defer p.unlock()
-			rec, _, ok, err := s.read(ctx, id)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if ok {
-				all[i], found[i] = s.observed(p, &rec), true
-			}
+			all[i], found[i], errs[i] = s.leaseAt(ctx, p, e.Key, e.Version)
 		})
 	}
 	wg.Wait()
@@ -611,10 +796,81 @@ func (s *Store) ListLeasesSkippingCorrupt(ctx context.Context) (leases []Lease, 
 		case errors.As(errs[i], &ce):
 			corrupt = append(corrupt, ce)
 		default:
-			return nil, nil, errs[i] // the first, so exactly one sentinel is wrapped
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			failed[entries[i].Key] = errs[i]
 		}
 	}
-	return leases, corrupt, nil
+	return leases, corrupt, failed
+}
+
+// othersAlive reports whether the record this Store last saw at the
+// partition is a lease held by another host whose presence record is still
+// listed and not fenced: a change to it is that host's checkpoint, or a
+// handover it also shows by leaving. The caller holds p's lock.
+func (s *Store) othersAlive(p *partition) bool {
+	rec := &p.seen
+	return p.seenVersion != "" && p.seenCorrupt == nil && !rec.Deleted && rec.held() &&
+		rec.Owner != s.owner && p.token == "" && (p.dead == "" || rec.Token != p.dead) &&
+		s.presenceLive(rec.Owner, rec.Presence)
+}
+
+// stillFor reports whether this Store has observed the partition's record at
+// version for at least d. The caller holds p's lock.
+func (s *Store) stillFor(p *partition, version string, d time.Duration) bool {
+	return !p.obsSince.IsZero() && p.obsVersion == version && s.clock.Now().Sub(p.obsSince) >= d
+}
+
+// changedUnread is the lease view of a record listed at a version this
+// Store has not read: the owner it last read, seen writing just now. The
+// caller holds p's lock.
+func (s *Store) changedUnread(p *partition, version string) Lease {
+	l := leaseOf(&p.seen)
+	l.UnchangedFor, _ = s.observe(p, &p.seen, version)
+	// Not expired: it changed less than a lease duration ago (a record
+	// that stands still for one is read).
+	p.seenAt = time.Time{} // the cached bytes are not current: never decide on them
+	return l
+}
+
+// leaseFromCache returns the lease of the record this Store last read or
+// wrote at the partition, observed now. The caller holds p's lock.
+func (s *Store) leaseFromCache(ctx context.Context, p *partition) (Lease, bool, error) {
+	p.seenAt = s.clock.Now()
+	switch {
+	case p.seenCorrupt != nil:
+		return Lease{}, false, p.seenCorrupt
+	case p.seen.Deleted:
+		return Lease{}, false, nil
+	}
+	rec := p.seen
+	return s.observed(ctx, p, &rec, p.seenVersion), true, nil
+}
+
+// leaseAt returns the partition's lease as a listing showed it at version:
+// from this Store's cache when it holds that version, else from a read.
+func (s *Store) leaseAt(ctx context.Context, p *partition, id, version string) (Lease, bool, error) {
+	if !p.tryLock() {
+		// An operation of ours on the partition is in flight (a renewal
+		// that hangs, say): do not wait for it. Read the record without
+		// taking part in this Store's bookkeeping, and report it unexpired:
+		// a listing must not stall behind one stuck partition.
+		rec, _, ok, err := s.fetch(ctx, id)
+		if err != nil || !ok {
+			return Lease{}, false, err
+		}
+		return leaseOf(&rec), true, nil
+	}
+	defer p.unlock()
+	if version != "" && version == p.seenVersion {
+		return s.leaseFromCache(ctx, p)
+	}
+	rec, version, ok, err := s.read(ctx, id)
+	if err != nil || !ok {
+		return Lease{}, false, err
+	}
+	return s.observed(ctx, p, &rec, version), true, nil
 }
 
 // Holds reports whether this Store holds lease and may act on it: it
@@ -638,7 +894,11 @@ func (s *Store) Remaining(lease Lease) time.Duration {
 	if h.token != lease.Token {
 		return 0
 	}
-	return max(0, s.leaseDur-s.clock.Now().Sub(h.renewedAt))
+	last := h.renewedAt
+	if hb := s.presence.heartbeatRenewal(h.presence); hb.After(last) {
+		last = hb
+	}
+	return max(0, s.leaseDur-s.clock.Now().Sub(last))
 }
 
 // Forget makes this Store stop acting as the owner of lease without writing

@@ -1,14 +1,26 @@
 package blobstore
 
-// Presence: one small record per live host, so that a group counts the hosts
-// that own nothing yet. Balancing on lease ownership alone starves a newcomer
-// that never wins a claim; with presence, every host's fair share counts it.
+// Presence: one small record per live host. It does two jobs.
 //
-// A host's record lives at <prefix>.hosts/<escaped name>.json and follows the
-// lease discipline: every write is conditional (create-only, then
-// compare-and-swap on the version this Store last wrote), every write bumps a
-// counter, and a host is live until an observer has seen the same counter
-// for a whole lease duration by its own clock.
+// It counts the hosts that own nothing yet: balancing on lease ownership
+// alone starves a newcomer that never wins a claim; with presence, every
+// host's fair share counts it.
+//
+// And its periodic write renews every lease the host holds (rules 5 and 7 in
+// lease.go): a group whose partitions are idle writes one presence record per
+// host per interval, not one lease record per partition.
+//
+// A host's record lives at <prefix>.hosts/<escaped name>/<incarnation>.json:
+// an incarnation is random per Store and changes whenever the record's
+// renewals are revoked, so a listing alone tells which incarnation is alive,
+// and a lease names the incarnation that renews it (record.Presence). The
+// record follows the lease discipline: every write is conditional
+// (create-only, then compare-and-swap on the version this Store last wrote),
+// every write's bytes differ (a counter), and observers judge it by its
+// listed version on their own clocks. A host that an observer finds silent
+// is fenced: the observer overwrites its record with a compare-and-swap
+// marked "fenced", so a heartbeat still in flight fails instead of renewing
+// anything.
 
 import (
 	"context"
@@ -17,9 +29,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
@@ -49,38 +64,76 @@ type presenceRecord struct {
 	Incarnation string    `json:"incarnation"`
 	Counter     uint64    `json:"counter"`
 	Updated     time.Time `json:"updated"`
+	// FencedBy names the host that declared this one dead. A fenced record
+	// renews nothing; its host starts a new incarnation over it.
+	FencedBy string `json:"fencedBy,omitempty"`
 }
 
 // presence is this Store's own presence state and its observations of others.
 type presence struct {
 	mu          sync.Mutex // our own record; held across a heartbeat's requests
-	incarnation string     // random per Store
-	version     string     // of our own record; "" before the first write
+	incarnation string     // random; a new one on every revocation (rule 7)
+	version     string     // of our own record; "" before its first write
 	counter     uint64
+	// established is true while our record stands in the current
+	// incarnation: a heartbeat of it has landed and nothing revoked it.
+	established bool
+	// stale is an earlier incarnation's key to delete (best effort).
+	stale string
+	// credit is what Remaining reads without the lock: the incarnation and
+	// the start of its last heartbeat that landed.
+	credit atomic.Pointer[hbCredit]
 
-	obsMu sync.Mutex // observations, never held across a request
-	obs   map[string]hostObservation
+	obsMu  sync.Mutex                 // observations, never held across a request
+	obs    map[string]hostObservation // by key
+	absent map[string]absence         // keys a listing or read found missing
 }
 
+// hbCredit is a heartbeat's renewal: the leases of incarnation inc count as
+// renewed at start.
+type hbCredit struct {
+	inc   string
+	start time.Time
+	// covering is true while inc stands established: a lease acquired now
+	// is renewed by inc's heartbeats.
+	covering bool
+}
+
+// hostObservation is what this Store saw of one presence record: the
+// version it last listed, since when, whether those bytes were a fence, and
+// the host's name once known.
 type hostObservation struct {
-	incarnation string
-	counter     uint64
-	since       time.Time
+	version string
+	since   time.Time
+	name    string
+	fenced  bool
+	checked time.Time // when a listing or read last confirmed version
 }
 
-// hostKey names a host's presence record. Names that escape to more than fit
-// in one file name are hashed; the record holds the full name.
-func (s *Store) hostKey(name string) string {
+// absence is a presence record found missing: since when, and when a
+// listing or read last confirmed it.
+type absence struct {
+	since, checked time.Time
+}
+
+// hostKey names the presence record of one incarnation of a host. Names that
+// escape to more than fit in one file name are hashed; the record holds the
+// full name.
+func (s *Store) hostKey(name, incarnation string) string {
 	esc := url.PathEscape(name)
 	if len(esc) > MaxPartitionIDLen {
 		sum := sha256.Sum256([]byte(name))
 		esc = "h-" + hex.EncodeToString(sum[:16])
 	}
-	return s.prefix + hostsDir + esc + recordSuffix
+	return s.prefix + hostsDir + esc + "/" + incarnation + recordSuffix
 }
 
 // Heartbeat writes this host's presence record: one conditional write. Call
-// it every RenewInterval while the host is part of the group.
+// it every RenewInterval while the host is part of the group. A heartbeat
+// that lands renews every lease this Store acquired while its presence stood
+// established (rule 7 in lease.go). A record found fenced, removed or
+// overwritten renews nothing more: the heartbeat starts a new incarnation,
+// under a new key, and only leases acquired after that count.
 func (s *Store) Heartbeat(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -88,49 +141,107 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 	p := &s.presence
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := s.hostKey(s.owner)
+	start := s.clock.Now()
+	if p.incarnation == "" {
+		p.incarnation = randomHex(8)
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if p.incarnation == "" {
-			p.incarnation = randomHex(8)
-		}
+		key := s.hostKey(s.owner, p.incarnation)
 		rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: s.owner, Incarnation: p.incarnation,
 			Counter: p.counter + 1, Updated: s.wallNow()}
 		data, _ := json.Marshal(rec)
-		ifVersion := p.version
-		v, err := s.bkt.Put(ctx, key, data, ifVersion)
+		v, err := s.bkt.Put(ctx, key, data, p.version)
 		if err == nil {
-			p.version, p.counter = v, rec.Counter
+			p.landed(v, rec.Counter, start)
+			s.dropStale(ctx)
 			return nil
 		}
 		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
 			return wrapDriverErr("heartbeat", key, err)
 		}
-		// Unknown outcome or a record we did not expect (our own earlier
-		// incarnation, or a lost response): read it and write on top.
-		obj, gerr := s.bkt.Get(ctx, key)
+		// Unknown outcome or a record we did not expect: read it.
+		rctx, cancel := readBackContext(ctx)
+		obj, gerr := s.bkt.Get(rctx, key)
+		cancel()
 		switch {
 		case errors.Is(gerr, driver.ErrNotFound):
-			p.version = driver.CreateOnly
+			if p.version != driver.CreateOnly {
+				p.revoke() // our record was removed: it renews nothing more
+			}
 		case gerr != nil:
 			// Report what failed last, and what failed first with it.
 			return fmt.Errorf("%w: heartbeat %q: the write failed (%w) and so did the read-back: %w",
 				ErrUnavailable, key, err, gerr)
 		case string(obj.Data) == string(data):
-			p.version, p.counter = obj.Version, rec.Counter
+			p.landed(obj.Version, rec.Counter, start) // our write landed; its response was lost
+			s.dropStale(ctx)
 			return nil
 		default:
-			var cur presenceRecord
-			if jerr := json.Unmarshal(obj.Data, &cur); jerr != nil || cur.Kind != "host" {
-				return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: jerr}
-			}
-			p.version, p.counter = obj.Version, max(p.counter, cur.Counter)
+			// Another writer's bytes: a host that declared us dead. Our
+			// record did not stand: start over as a new incarnation.
+			p.revoke()
 		}
 	}
-	return fmt.Errorf("%w: heartbeat %q: the record kept changing (is another host using the name %q?)", ErrUnavailable, key, s.owner)
+	return fmt.Errorf("%w: heartbeat %q: the record kept changing (is another host using the name %q?)",
+		ErrUnavailable, s.hostKey(s.owner, p.incarnation), s.owner)
+}
+
+// landed records a heartbeat that landed: it renews the leases of the
+// current incarnation from start. The caller holds p.mu.
+func (p *presence) landed(version string, counter uint64, start time.Time) {
+	p.version, p.counter, p.established = version, counter, true
+	p.credit.Store(&hbCredit{inc: p.incarnation, start: start, covering: true})
+}
+
+// revoke ends the current incarnation: no later heartbeat renews a lease
+// acquired before. The next heartbeat creates a new record under a new key;
+// the old key is deleted once it lands. The caller holds p.mu.
+func (p *presence) revoke() {
+	if p.version != driver.CreateOnly {
+		p.stale = p.incarnation
+	}
+	p.incarnation, p.version, p.established = randomHex(8), driver.CreateOnly, false
+	p.credit.Store(&hbCredit{inc: p.incarnation})
+}
+
+// dropStale deletes the record of a revoked incarnation, if any. It renews
+// nothing; deleting it only spares the others a listing entry. The caller
+// holds p.mu.
+func (s *Store) dropStale(ctx context.Context) {
+	p := &s.presence
+	if p.stale == "" {
+		return
+	}
+	if err := s.bkt.Delete(ctx, s.hostKey(s.owner, p.stale)); err == nil {
+		p.stale = ""
+	}
+}
+
+// cover returns the incarnation a lease acquired now is renewed by: the
+// current one if it is established, else none.
+func (p *presence) cover() string {
+	if c := p.credit.Load(); c != nil && c.covering {
+		return c.inc
+	}
+	return ""
+}
+
+// heartbeatRenewal returns when the last heartbeat renewed a lease of
+// incarnation inc, or the zero time.
+func (p *presence) heartbeatRenewal(inc string) time.Time {
+	if c := p.credit.Load(); c != nil && inc != "" && c.inc == inc {
+		return c.start
+	}
+	return time.Time{}
 }
 
 // Leave deletes this host's presence record, so the others stop counting it
-// at once. Call it on graceful shutdown, after releasing the leases.
+// at once. Call it on graceful shutdown. The leases this Store holds stay
+// renewed up to the lease duration after the last heartbeat that landed, so
+// they can still be flushed and released; no later heartbeat renews them
+// (a host that heartbeats again after Leave does so as a new incarnation).
+// Others take a lease left behind once its record stood still, and its
+// incarnation's presence record stayed missing, for a lease duration.
 func (s *Store) Leave(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -138,65 +249,308 @@ func (s *Store) Leave(ctx context.Context) error {
 	p := &s.presence
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := s.hostKey(s.owner)
-	if err := s.bkt.Delete(ctx, key, ""); err != nil {
-		return wrapDriverErr("leave", key, err)
+	if p.incarnation == "" {
+		return nil // never joined
 	}
-	p.version = driver.CreateOnly // the counter carries on, and so does the incarnation
+	old := s.hostKey(s.owner, p.incarnation)
+	if c := p.credit.Load(); c != nil {
+		p.credit.Store(&hbCredit{inc: c.inc, start: c.start}) // no longer covering new leases
+	}
+	p.incarnation, p.version, p.established, p.stale = randomHex(8), driver.CreateOnly, false, ""
+	if err := s.bkt.Delete(ctx, old); err != nil {
+		return wrapDriverErr("leave", old, err)
+	}
 	return nil
+}
+
+// ownerSilent reports whether the incarnation of owner's presence that
+// renews a lease renews nothing now, as far as this Store's observations
+// tell: the lease names none, or its record is fenced, or it stood unchanged
+// (or missing) for a lease duration (fenceVersion is then the version to fence before taking one of
+// its leases). fresh is false when no listing or read of the record since
+// asOf backs the answer: the caller must refresh it first.
+func (s *Store) ownerSilent(owner, incarnation string, asOf time.Time) (silent bool, fenceVersion string, fresh bool) {
+	if incarnation == "" {
+		return true, "", true // only the record's own writes renew it
+	}
+	key := s.hostKey(owner, incarnation)
+	now := s.clock.Now()
+	p := &s.presence
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	if a, ok := p.absent[key]; ok {
+		// Removed (Leave): its last heartbeat's renewal lasts a lease
+		// duration, and no heartbeat of it comes after.
+		return now.Sub(a.since) >= s.leaseDur, "", !a.checked.Before(asOf)
+	}
+	o, ok := p.obs[key]
+	if !ok {
+		return false, "", false
+	}
+	fresh = !o.checked.Before(asOf)
+	switch {
+	case o.fenced:
+		return true, "", fresh
+	case now.Sub(o.since) >= s.leaseDur:
+		return true, o.version, fresh
+	}
+	return false, "", fresh
+}
+
+// presenceLive reports whether the last listing showed owner's incarnation
+// still there: listed and not fenced. (It may stand still: a host whose
+// checkpoints renew all its leases need not heartbeat.)
+func (s *Store) presenceLive(owner, incarnation string) bool {
+	if incarnation == "" {
+		return false
+	}
+	o, ok := s.observation(s.hostKey(owner, incarnation))
+	return ok && !o.fenced
+}
+
+// refreshOwner reads the presence record of one of owner's incarnations and
+// notes what it shows: one request.
+func (s *Store) refreshOwner(ctx context.Context, owner, incarnation string) error {
+	key := s.hostKey(owner, incarnation)
+	obj, err := s.bkt.Get(ctx, key)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		s.notePresent(key, "", false, owner)
+		return nil
+	case err != nil:
+		return wrapDriverErr("get", key, err)
+	}
+	var rec presenceRecord
+	if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" {
+		return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: err}
+	}
+	s.notePresent(key, obj.Version, rec.FencedBy != "", rec.Host)
+	return nil
+}
+
+// notePresent records that the presence record at key was just seen at
+// version (version "": missing), fenced or not.
+func (s *Store) notePresent(key, version string, fenced bool, name string) {
+	now := s.clock.Now()
+	p := &s.presence
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	if p.obs == nil {
+		p.obs, p.absent = map[string]hostObservation{}, map[string]absence{}
+	}
+	if version == "" {
+		a, ok := p.absent[key]
+		if !ok {
+			a.since = now
+		}
+		a.checked = now
+		p.absent[key] = a
+		delete(p.obs, key)
+		return
+	}
+	delete(p.absent, key)
+	o := p.obs[key]
+	if o.version != version || o.since.IsZero() {
+		o.version, o.since = version, now
+	}
+	o.fenced, o.checked = fenced, now
+	if name != "" {
+		o.name = name
+	}
+	p.obs[key] = o
+}
+
+// fence declares owner dead: a compare-and-swap of its presence record at
+// version, the one this Store saw unchanged for a lease duration, to a record
+// marked fenced. A heartbeat still in flight then fails and renews nothing,
+// so owner's leases whose records also stood still may be taken. It returns
+// nil when the record is fenced (by this Store or another), and
+// ErrLeaseHeld when the host wrote since: it is alive.
+func (s *Store) fence(ctx context.Context, owner, incarnation, version string) error {
+	key := s.hostKey(owner, incarnation)
+	// A random counter makes the bytes differ from any other fence's.
+	rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: owner, Incarnation: incarnation,
+		Counter: mrand.Uint64(), Updated: s.wallNow(), FencedBy: s.owner}
+	data, _ := json.Marshal(rec)
+	v, err := s.bkt.Put(ctx, key, data, version)
+	if err == nil {
+		s.notePresent(key, v, true, owner)
+		return nil
+	}
+	rctx, cancel := readBackContext(ctx)
+	obj, gerr := s.bkt.Get(rctx, key)
+	cancel()
+	switch {
+	case errors.Is(gerr, driver.ErrNotFound):
+		s.notePresent(key, "", false, owner)
+		return fmt.Errorf("%w: host %q left while being declared dead", ErrLeaseHeld, owner)
+	case gerr != nil:
+		return fmt.Errorf("%w: fencing host %q: %w; the read-back failed: %w", ErrUnavailable, owner, wrapDriverErr("put", key, err), gerr)
+	case string(obj.Data) == string(data):
+		s.notePresent(key, obj.Version, true, owner)
+		return nil
+	}
+	var cur presenceRecord
+	if jerr := json.Unmarshal(obj.Data, &cur); jerr != nil || cur.Kind != "host" {
+		return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: jerr}
+	}
+	s.notePresent(key, obj.Version, cur.FencedBy != "", cur.Host)
+	if cur.FencedBy != "" {
+		return nil // another host fenced it first
+	}
+	return fmt.Errorf("%w: host %q heartbeat since it was seen silent", ErrLeaseHeld, owner)
 }
 
 // ListHosts returns the hosts with a presence record, sorted by name, with
 // this Store's observation of their liveness. One listing plus one read per
-// host.
+// host (for UpdatedAt); Scan judges liveness without the reads.
 func (s *Store) ListHosts(ctx context.Context) ([]Host, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	dir := s.prefix + hostsDir
-	var keys []string
+	var entries []driver.Entry
 	token := ""
 	for {
 		page, next, err := s.bkt.List(ctx, dir, token)
 		if err != nil {
 			return nil, wrapDriverErr("list", dir, err)
 		}
-		keys = append(keys, page...)
+		for _, e := range page {
+			if isHostKey(strings.TrimPrefix(e.Key, s.prefix)) {
+				entries = append(entries, e)
+			}
+		}
 		if next == "" {
 			break
 		}
 		token = next
 	}
-	hosts := make([]Host, 0, len(keys))
-	now := s.clock.Now()
-	p := &s.presence
-	for _, key := range keys {
-		obj, err := s.bkt.Get(ctx, key)
-		if errors.Is(err, driver.ErrNotFound) {
-			continue // left while we listed
+	return s.hostsOf(ctx, entries, true)
+}
+
+// hostsOf returns the hosts of listed presence records, which must be all
+// of them. A host is alive while its record's version keeps changing; it has
+// expired when this Store has listed the same version for a whole lease
+// duration, or found it fenced (its own host never expires). With read,
+// every record is read (for UpdatedAt); without, a record is read only when
+// its key does not spell its host's name (once), or when it changed after
+// standing still for half a lease duration or after a fence: a fence by
+// another host looks like a heartbeat in a listing.
+func (s *Store) hostsOf(ctx context.Context, entries []driver.Entry, read bool) ([]Host, error) {
+	hosts := make([]Host, 0, len(entries))
+	listed := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		listed[e.Key] = true
+		now := s.clock.Now()
+		o, known := s.observation(e.Key)
+		suspect := known && o.version != e.Version && (o.fenced || now.Sub(o.since) >= s.leaseDur/2)
+		name, named := s.hostNameOf(e.Key)
+		if !named && o.name != "" {
+			name, named = o.name, true
 		}
-		if err != nil {
-			return nil, wrapDriverErr("get", key, err)
+		h := Host{Name: name}
+		version, fenced := e.Version, known && o.fenced && o.version == e.Version
+		if read || suspect || !named {
+			obj, err := s.bkt.Get(ctx, e.Key)
+			if errors.Is(err, driver.ErrNotFound) {
+				listed[e.Key] = false
+				continue // left while we listed
+			}
+			if err != nil {
+				return nil, wrapDriverErr("get", e.Key, err)
+			}
+			var rec presenceRecord
+			if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" || rec.Host == "" {
+				return nil, &CorruptRecordError{Key: e.Key, Reason: "not a host presence record", Err: err}
+			}
+			h.Name, h.UpdatedAt = rec.Host, rec.Updated
+			version, fenced = obj.Version, rec.FencedBy != ""
 		}
-		var rec presenceRecord
-		if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" || rec.Host == "" {
-			return nil, &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: err}
-		}
-		h := Host{Name: rec.Host, UpdatedAt: rec.Updated}
-		p.obsMu.Lock()
-		if p.obs == nil {
-			p.obs = map[string]hostObservation{}
-		}
-		o, seen := p.obs[rec.Host]
-		if !seen || o.counter != rec.Counter || o.incarnation != rec.Incarnation {
-			p.obs[rec.Host] = hostObservation{incarnation: rec.Incarnation, counter: rec.Counter, since: now}
-		} else {
-			h.UnchangedFor = now.Sub(o.since)
-			h.Expired = h.UnchangedFor >= s.leaseDur && rec.Host != s.owner
-		}
-		p.obsMu.Unlock()
+		s.notePresent(e.Key, version, fenced, h.Name)
+		o, _ = s.observation(e.Key)
+		h.UnchangedFor = now.Sub(o.since)
+		h.Expired = (o.fenced || h.UnchangedFor >= s.leaseDur) && h.Name != s.owner
 		hosts = append(hosts, h)
 	}
-	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
-	return hosts, nil
+	s.noteMissing(listed)
+	return mergeHosts(hosts), nil
+}
+
+// mergeHosts folds the records of one host's incarnations into one Host,
+// sorted by name: alive if any incarnation is.
+func mergeHosts(in []Host) []Host {
+	sort.SliceStable(in, func(i, j int) bool { return in[i].Name < in[j].Name })
+	out := in[:0]
+	for _, h := range in {
+		if n := len(out); n > 0 && out[n-1].Name == h.Name {
+			m := &out[n-1]
+			m.Expired = m.Expired && h.Expired
+			m.UnchangedFor = min(m.UnchangedFor, h.UnchangedFor)
+			if h.UpdatedAt.After(m.UpdatedAt) {
+				m.UpdatedAt = h.UpdatedAt
+			}
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// observation returns what this Store last noted of the presence record at
+// key.
+func (s *Store) observation(key string) (hostObservation, bool) {
+	p := &s.presence
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	o, ok := p.obs[key]
+	return o, ok
+}
+
+// noteMissing records that a complete listing of the hosts showed none of
+// the keys this Store knew but listed lacks.
+func (s *Store) noteMissing(listed map[string]bool) {
+	now := s.clock.Now()
+	p := &s.presence
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	for key := range p.obs {
+		if !listed[key] {
+			delete(p.obs, key)
+			p.absent[key] = absence{since: now, checked: now}
+		}
+	}
+	for key, a := range p.absent {
+		if !listed[key] {
+			a.checked = now
+			p.absent[key] = a
+		}
+	}
+}
+
+// hostNameOf returns the host name a presence key spells, when it spells
+// one: hostKey hashes names too long for a file name, and only the record
+// then holds the name.
+func (s *Store) hostNameOf(key string) (string, bool) {
+	rest, ok := strings.CutSuffix(strings.TrimPrefix(key, s.prefix+hostsDir), recordSuffix)
+	if !ok {
+		return "", false
+	}
+	esc, inc, ok := strings.Cut(rest, "/")
+	if !ok || strings.HasPrefix(esc, "h-") {
+		return "", false // maybe hashed: "h-" is also a name's escape, so read it once
+	}
+	name, err := url.PathUnescape(esc)
+	if err != nil || s.hostKey(name, inc) != key {
+		return "", false
+	}
+	return name, true
+}
+
+// isHostKey reports whether name, a key below the store's prefix, is a host
+// presence record: .hosts/<name>/<incarnation>.json, or the
+// .hosts/<name>.json of releases before incarnations had keys of their own.
+func isHostKey(name string) bool {
+	rest, ok := strings.CutPrefix(name, hostsDir)
+	return ok && strings.HasSuffix(rest, recordSuffix) && strings.Count(rest, "/") <= 1
 }

@@ -57,10 +57,13 @@ const (
 const StartOfStream = "-1"
 
 type record struct {
-	Schema     int             `json:"schema"`
-	Partition  string          `json:"partition"`
-	Owner      string          `json:"owner,omitempty"`
-	Token      string          `json:"token,omitempty"`
+	Schema    int    `json:"schema"`
+	Partition string `json:"partition"`
+	Owner     string `json:"owner,omitempty"`
+	Token     string `json:"token,omitempty"`
+	// Presence names the owner's presence incarnation whose heartbeats renew
+	// the lease; empty when only the owner's writes of this record do.
+	Presence   string          `json:"presence,omitempty"`
 	Epoch      uint64          `json:"epoch"`
 	Counter    uint64          `json:"counter"`
 	Checkpoint *recordPosition `json:"checkpoint,omitempty"`

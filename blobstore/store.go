@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,6 @@ type Options struct {
 // serialized, so a renewal never makes a concurrent checkpoint fail.
 type Store struct {
 	bkt      driver.Bucket
-	caps     driver.Capabilities
 	prefix   string
 	owner    string
 	leaseDur time.Duration
@@ -121,10 +121,25 @@ type partition struct {
 	// key: a lower one read later means the store lost acknowledged writes.
 	highest uint64
 
-	// Observation of a lease held by someone else, for expiry.
-	obsToken   string
-	obsCounter uint64
+	// Observation of a lease held by someone else, for expiry: the version
+	// last seen and since when.
+	obsVersion string
 	obsSince   time.Time
+
+	// seen is the last record this Store read or wrote at the key, with its
+	// version (seenVersion "" when none), or seenCorrupt when those bytes
+	// could not be decoded. A version's bytes never change, so a listing
+	// that shows seenVersion needs no read. seenAt is when a listing or a
+	// read last confirmed that version was current.
+	seen        record
+	seenVersion string
+	seenCorrupt *CorruptRecordError
+	seenAt      time.Time
+}
+
+// remember caches what the key held at version. The caller holds p's lock.
+func (p *partition) remember(rec record, version string, corrupt *CorruptRecordError, at time.Time) {
+	p.seen, p.seenVersion, p.seenCorrupt, p.seenAt = rec, version, corrupt, at
 }
 
 // New returns a Store over a driver. The Store owns bkt and closes it.
@@ -163,7 +178,6 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 	}
 	return &Store{
 		bkt:      bkt,
-		caps:     driver.CapabilitiesOf(bkt),
 		prefix:   prefix,
 		owner:    o.Owner,
 		leaseDur: o.LeaseDuration,
@@ -231,6 +245,7 @@ func (s *Store) part(id string) *partition {
 type heldLease struct {
 	token     string
 	renewedAt time.Time
+	presence  string // the presence incarnation whose heartbeats renew it
 }
 
 // lock takes the partition's lock, or gives up when ctx is done.
@@ -255,7 +270,11 @@ func (p *partition) tryLock() bool {
 }
 
 func (p *partition) unlock() {
-	p.held.Store(&heldLease{token: p.token, renewedAt: p.renewedAt})
+	h := &heldLease{token: p.token, renewedAt: p.renewedAt}
+	if p.token != "" && p.rec.Token == p.token {
+		h.presence = p.rec.Presence
+	}
+	p.held.Store(h)
 	<-p.sem
 }
 
@@ -270,15 +289,35 @@ func (s *Store) begin(id string) error {
 // read fetches and decodes a partition's record. A missing object and a
 // tombstone are both reported as found == false.
 func (s *Store) read(ctx context.Context, id string) (rec record, version string, found bool, err error) {
-	rec, version, found, err = s.fetch(ctx, id)
-	if err == nil && version != "" {
-		s.checkCounter(s.key(id), s.part(id), rec.Counter)
+	rec, version, found, err = s.fetchRaw(ctx, id)
+	p := s.part(id)
+	var ce *CorruptRecordError
+	switch {
+	case err == nil && version != "":
+		s.checkCounter(s.key(id), p, rec.Counter)
+		p.remember(rec, version, nil, s.clock.Now())
+	case errors.As(err, &ce) && version != "":
+		p.remember(record{}, version, ce, s.clock.Now())
 	}
-	return rec, version, found, err
+	if err != nil {
+		return record{}, "", false, err
+	}
+	return rec, version, found && !rec.Deleted, nil
 }
 
 // fetch is read without the bookkeeping that needs the partition's lock.
 func (s *Store) fetch(ctx context.Context, id string) (rec record, version string, found bool, err error) {
+	rec, version, found, err = s.fetchRaw(ctx, id)
+	if err != nil {
+		return record{}, "", false, err
+	}
+	return rec, version, found && !rec.Deleted, nil
+}
+
+// fetchRaw reads and decodes the key. found is false only when no object
+// exists; a tombstone is returned as found. A record that cannot be decoded
+// is returned as an error with the version of its bytes.
+func (s *Store) fetchRaw(ctx context.Context, id string) (rec record, version string, found bool, err error) {
 	key := s.key(id)
 	obj, err := s.bkt.Get(ctx, key)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -289,9 +328,9 @@ func (s *Store) fetch(ctx context.Context, id string) (rec record, version strin
 	}
 	rec, err = decodeRecord(key, id, obj.Data)
 	if err != nil {
-		return record{}, "", false, err
+		return record{}, obj.Version, false, err
 	}
-	return rec, obj.Version, !rec.Deleted, nil
+	return rec, obj.Version, true, nil
 }
 
 // checkCounter warns when a record's counter is lower than one this Store
@@ -537,33 +576,24 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	keys, err := s.listKeys(ctx)
+	l, err := s.list(ctx)
 	if err != nil {
 		if errors.Is(err, ErrStoreNotFound) {
 			return nil
 		}
 		return err
 	}
-	for _, k := range keys {
-		if err := s.bkt.Delete(ctx, s.key(k), ""); err != nil {
-			return wrapDriverErr("delete", s.key(k), err)
-		}
+	keys := make([]string, 0, len(l.parts)+len(l.hosts))
+	for _, e := range l.parts {
+		keys = append(keys, s.key(e.Key))
 	}
-	for token := ""; ; {
-		// Every page: a group can have more hosts than one listing returns.
-		hosts, next, err := s.bkt.List(ctx, s.prefix+hostsDir, token)
-		if err != nil {
-			return wrapDriverErr("list", s.prefix+hostsDir, err)
+	for _, e := range l.hosts {
+		keys = append(keys, e.Key)
+	}
+	for _, k := range keys {
+		if err := s.bkt.Delete(ctx, k); err != nil {
+			return wrapDriverErr("delete", k, err)
 		}
-		for _, k := range hosts {
-			if err := s.bkt.Delete(ctx, k, ""); err != nil {
-				return wrapDriverErr("delete", k, err)
-			}
-		}
-		if next == "" {
-			break
-		}
-		token = next
 	}
 	s.mu.Lock()
 	parts := make([]*partition, 0, len(s.parts))
@@ -575,34 +605,49 @@ func (s *Store) DeleteStore(ctx context.Context) error {
 		p.lockForever()
 		p.drop()
 		p.highest = 0 // a store created afresh starts its counters again
+		p.remember(record{}, "", nil, time.Time{})
 		p.unlock()
 	}
-	if err := s.bkt.Delete(ctx, s.markerKey(), ""); err != nil {
+	if err := s.bkt.Delete(ctx, s.markerKey()); err != nil {
 		return wrapDriverErr("delete", s.markerKey(), err)
 	}
 	s.storeSeen.Store(false)
 	return nil
 }
 
-// listKeys returns the partition ids under the prefix, sorted, and
-// ErrStoreNotFound if the store marker is not among the listed keys.
-func (s *Store) listKeys(ctx context.Context) ([]string, error) {
-	var ids []string
+// listing is what one listing of the store's prefix showed: the partition
+// records and the host presence records, each with its version.
+type listing struct {
+	parts []driver.Entry // Key is the partition id; sorted by it
+	hosts []driver.Entry // Key is the full key
+}
+
+// list lists the store's prefix once (every page): partitions and hosts
+// together. It reports ErrStoreNotFound if the store marker is not among the
+// listed keys.
+func (s *Store) list(ctx context.Context) (listing, error) {
+	var l listing
 	sawMarker := false
 	token := ""
 	for {
-		keys, next, err := s.bkt.List(ctx, s.prefix, token)
+		entries, next, err := s.bkt.List(ctx, s.prefix, token)
 		if errors.Is(err, driver.ErrNotFound) {
 			// A listing finds no object only when its container is gone.
-			return nil, fmt.Errorf("%w: list %q: %w", ErrStoreNotFound, s.prefix, err)
+			return listing{}, fmt.Errorf("%w: list %q: %w", ErrStoreNotFound, s.prefix, err)
 		}
 		if err != nil {
-			return nil, wrapDriverErr("list", s.prefix, err)
+			return listing{}, wrapDriverErr("list", s.prefix, err)
 		}
-		for _, k := range keys {
-			name := strings.TrimPrefix(k, s.prefix)
+		for _, e := range entries {
+			name := strings.TrimPrefix(e.Key, s.prefix)
 			if name == markerName {
 				sawMarker = true
+				continue
+			}
+			if strings.HasPrefix(name, hostsDir) {
+				if isHostKey(name) {
+					l.hosts = append(l.hosts, e)
+				}
 				continue
 			}
 			// Nested prefixes belong to other stores.
@@ -610,7 +655,7 @@ func (s *Store) listKeys(ctx context.Context) ([]string, error) {
 			if !ok || strings.Contains(id, "/") || ValidatePartitionID(id) != nil {
 				continue
 			}
-			ids = append(ids, id)
+			l.parts = append(l.parts, driver.Entry{Key: id, Version: e.Version})
 		}
 		if next == "" {
 			break
@@ -619,8 +664,19 @@ func (s *Store) listKeys(ctx context.Context) ([]string, error) {
 	}
 	if !sawMarker {
 		s.storeSeen.Store(false)
-		return nil, fmt.Errorf("%w: no store marker at %q (call CreateStoreIfNotExists)", ErrStoreNotFound, s.markerKey())
+		return listing{}, fmt.Errorf("%w: no store marker at %q (call CreateStoreIfNotExists)", ErrStoreNotFound, s.markerKey())
 	}
 	s.storeSeen.Store(true)
-	return ids, nil
+	sort.Slice(l.parts, func(i, j int) bool { return l.parts[i].Key < l.parts[j].Key })
+	return l, nil
+}
+
+// As exposes the provider's SDK client behind the Store, for what Tidemark
+// does not wrap: target is a pointer to a variable of the type the
+// provider's package documents (s3: **s3.Client; gcs: **storage.Client;
+// azblob: **container.Client). It reports whether target was set; the
+// embedded mem:// and file:// drivers have no client and report false.
+func (s *Store) As(target any) bool {
+	a, ok := s.bkt.(driver.Aser)
+	return ok && a.As(target)
 }

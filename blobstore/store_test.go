@@ -187,7 +187,7 @@ func (f failing) Get(context.Context, string) (driver.Object, error) { return dr
 func (f failing) Put(context.Context, string, []byte, string) (string, error) {
 	return "", f.err
 }
-func (f failing) List(context.Context, string, string) ([]string, string, error) {
+func (f failing) List(context.Context, string, string) ([]driver.Entry, string, error) {
 	return nil, "", f.err
 }
 

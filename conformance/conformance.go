@@ -12,11 +12,16 @@
 //
 // # Cases
 //
-// The subtests are grouped by the behaviour they check: Store (the store's
-// life cycle and prefix isolation), Checkpoint (every edge case of the
+// The subtests are grouped by the behaviour they check: Driver (the
+// driver.Bucket contract itself, checked on the raw driver without a Store:
+// create-only and compare-and-swap writes, one winner among racing writers,
+// delete, listing with versions, a missing bucket, error messages), Store
+// (the store's life cycle and prefix isolation), Checkpoint (every edge case of the
 // EventProcessorHost checkpoint manager), Lease (acquire, expire, steal,
 // renew, release, fencing, epochs), Admin (operator edits: refused while
-// held, fenced when forced), Presence (host heartbeats), Race (many stores racing for one lease),
+// held, fenced when forced), Presence (host heartbeats), Scan (what a
+// balancer reads each cycle: one listing, reads only of changed records),
+// Heartbeat (one presence write renews every lease; silent hosts are fenced), Race (many stores racing for one lease),
 // Faults (lost responses and outages, injected by wrapping the driver),
 // Corrupt (unreadable records are reported and never overwritten), Validation
 // (bad ids refused before any I/O), Costs (storage requests per operation),
@@ -67,12 +72,15 @@ func groups() []struct {
 		name  string
 		cases []testCase
 	}{
+		{"Driver", driverCases},
 		{"Store", storeCases},
 		{"Checkpoint", checkpointCases},
 		{"Lease", leaseCases},
 		{"Holds", holdCases},
 		{"Admin", adminCases},
 		{"Presence", presenceCases},
+		{"Scan", scanCases},
+		{"Heartbeat", heartbeatCases},
 		{"Regressions", regressionCases},
 		{"Race", raceCases},
 		{"Faults", faultCases},
@@ -331,8 +339,6 @@ func (b *instrumented) reset() {
 	b.lists.Store(0)
 }
 
-func (b *instrumented) Capabilities() driver.Capabilities { return driver.CapabilitiesOf(b.Bucket) }
-
 func (b *instrumented) Get(ctx context.Context, key string) (driver.Object, error) {
 	b.gets.Add(1)
 	if b.faultFor("get", key) == failBeforeApply {
@@ -381,15 +387,15 @@ func (b *instrumented) Put(ctx context.Context, key string, data []byte, ifVersi
 	return b.Bucket.Put(ctx, key, data, ifVersion)
 }
 
-func (b *instrumented) Delete(ctx context.Context, key, ifVersion string) error {
+func (b *instrumented) Delete(ctx context.Context, key string) error {
 	b.deletes.Add(1)
 	if b.faultFor("delete", key) == failBeforeApply {
 		return errInjected
 	}
-	return b.Bucket.Delete(ctx, key, ifVersion)
+	return b.Bucket.Delete(ctx, key)
 }
 
-func (b *instrumented) List(ctx context.Context, prefix, token string) ([]string, string, error) {
+func (b *instrumented) List(ctx context.Context, prefix, token string) ([]driver.Entry, string, error) {
 	b.lists.Add(1)
 	if b.faultFor("list", prefix) == failBeforeApply {
 		return nil, "", errInjected

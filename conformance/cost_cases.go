@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -66,18 +67,59 @@ var costCases = []testCase{
 		}
 		wantCounts(t, "Steal", b, 1, 1, 0, 0)
 	}},
-	{"ListIsOneListingPlusReads", func(t *testing.T, e *env) {
+	{"ListReadsOnlyChangedRecords", func(t *testing.T, e *env) {
 		s := e.created()
 		for i := 0; i < 25; i++ {
 			e.partition(s, fmt.Sprint(i))
 		}
-		s.bkt.reset()
-		leases, err := s.ListLeases(e.ctx)
-		noErr(t, "ListLeases", err)
-		if len(leases) != 25 {
-			t.Fatalf("ListLeases = %d leases, want 25", len(leases))
+		list := func(what string, o opened, reads int64) {
+			t.Helper()
+			o.bkt.reset()
+			leases, err := o.ListLeases(e.ctx)
+			noErr(t, "ListLeases", err)
+			if len(leases) != 25 {
+				t.Fatalf("%s: ListLeases = %d leases, want 25", what, len(leases))
+			}
+			wantCounts(t, what, o, reads, 0, 0, 1)
 		}
-		wantCounts(t, "ListLeases of 25", s, 25, 0, 0, 1)
+		list("ListLeases by the store that wrote every record", s, 0)
+		b := e.store()
+		list("ListLeases by a new store", b, 25)
+		list("ListLeases again, nothing changed", b, 0)
+		l := e.acquire(s, "7")
+		noErr(t, "UpdateCheckpoint", s.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "9"}))
+		list("ListLeases after one record changed", b, 1)
+		leases, err := b.ListLeases(e.ctx)
+		noErr(t, "ListLeases", err)
+		if got := leases[slices.IndexFunc(leases, func(l blobstore.Lease) bool { return l.PartitionID == "7" })]; got.Owner != s.Owner() || got.Checkpoint == nil || got.Checkpoint.Offset != "9" {
+			t.Fatalf("listed lease 7 = %+v, want owner %q at offset 9", got, s.Owner())
+		}
+	}},
+	{"ScanInSteadyStateIsOneListing", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		for i := 0; i < 10; i++ {
+			e.partition(a, fmt.Sprint(i))
+		}
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		noErr(t, "Heartbeat", b.Heartbeat(e.ctx))
+		_, err := b.Scan(e.ctx, nil)
+		noErr(t, "Scan", err)
+		for round := 0; round < 3; round++ {
+			e.clock.Advance(renewInterval)
+			noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+			b.bkt.reset()
+			snap, err := b.Scan(e.ctx, nil)
+			noErr(t, "Scan", err)
+			wantCounts(t, "Scan with only heartbeats since the last", b, 0, 0, 0, 1)
+			if len(snap.Leases) != 10 || len(snap.Hosts) != 2 {
+				t.Fatalf("Scan = %d leases, %d hosts; want 10, 2", len(snap.Leases), len(snap.Hosts))
+			}
+			for _, h := range snap.Hosts {
+				if h.Expired {
+					t.Fatalf("host %q expired while it heartbeats", h.Name)
+				}
+			}
+		}
 	}},
 }
 

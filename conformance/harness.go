@@ -21,3 +21,10 @@ type Harness interface {
 
 // HarnessMaker makes a Harness for one run of the suite.
 type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
+
+// MissingBucketHarness is implemented by a harness that can open a driver on
+// a container (bucket, directory) that does not exist, for the Driver group's
+// missing-bucket case. A harness without it skips that case, saying so.
+type MissingBucketHarness interface {
+	OpenMissingBucket(ctx context.Context) (driver.Bucket, error)
+}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	gcstorage "cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
 
+	"github.com/tidemark/tidemark/blobstore"
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
 
@@ -38,6 +41,8 @@ func TestWrapErr(t *testing.T) {
 	}{
 		{"412 on put", opPut, apiErr(412), driver.ErrPrecondition},
 		{"412 on delete", opDelete, apiErr(412), driver.ErrPrecondition},
+		{"400 invalid bucket name", opList, &googleapi.Error{Code: 400, Message: "Invalid bucket name: 'Bad_Name'"}, driver.ErrInvalidArgument},
+		{"400 not about the bucket", opPut, &googleapi.Error{Code: 400, Message: "Invalid argument."}, nil},
 		{"403 on get", opGet, apiErr(403), driver.ErrPermission},
 		{"403 on put", opPut, apiErr(403), driver.ErrPermission},
 		{"403 on list", opList, apiErr(403), driver.ErrPermission},
@@ -50,6 +55,8 @@ func TestWrapErr(t *testing.T) {
 		{"bucket missing after retries", opList, retried(bucketNotFound), driver.ErrBucketNotFound},
 		{"404 on put is the bucket", opPut, apiErr(404), driver.ErrBucketNotFound},
 		{"404 on delete", opDelete, objectNotFound, driver.ErrNotFound},
+		{"bucket missing on get", opGet, bucketNotFound, driver.ErrBucketNotFound},
+		{"bare 404 on get", opGet, apiErr(404), driver.ErrNotFound},
 		{"429", opPut, apiErr(429), nil},
 		{"503", opGet, retried(apiErr(503)), nil},
 		{"409", opPut, apiErr(409), nil},
@@ -58,7 +65,7 @@ func TestWrapErr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := wrapErr(tt.op, "bkt", "p/0.json", tt.err)
+			got := wrapErr(tt.op, tt.err)
 			if got == nil {
 				t.Fatal("wrapErr returned nil")
 			}
@@ -77,21 +84,130 @@ func TestWrapErr(t *testing.T) {
 					t.Errorf("errors.As(*googleapi.Error) lost the SDK error: %v", got)
 				}
 			}
-			if !strings.Contains(got.Error(), "gs://bkt/p/0.json") || !strings.Contains(got.Error(), string(tt.op)) {
-				t.Errorf("message %q does not name the operation and object", got)
+			// Wrapped once, with the sentinel and the SDK error and nothing
+			// else: no operation, bucket or key (the Store adds the operation
+			// and the key), and an unclassified error is the SDK's own.
+			wantMsg := tt.err.Error()
+			if tt.want != nil {
+				wantMsg = tt.want.Error() + ": " + wantMsg
 			}
-			// Wrapped exactly once: our prefix appears one time.
-			if n := strings.Count(got.Error(), "gcs: "); n != 1 {
-				t.Errorf("message %q carries %d gcs prefixes", got, n)
+			if got.Error() != wantMsg {
+				t.Errorf("message %q, want %q", got, wantMsg)
+			}
+			if tt.want == nil && got != tt.err { //nolint:errorlint // the very value
+				t.Errorf("an unclassified error is not returned as the SDK error: %#v", got)
 			}
 		})
 	}
 
-	if wrapErr(opGet, "bkt", "k", nil) != nil {
+	if wrapErr(opGet, nil) != nil {
 		t.Error("wrapErr(nil) != nil")
 	}
 	// Permission never reads as "no checkpoint".
-	if err := wrapErr(opGet, "bkt", "k", apiErr(403)); errors.Is(err, driver.ErrNotFound) {
+	if err := wrapErr(opGet, apiErr(403)); errors.Is(err, driver.ErrNotFound) {
 		t.Errorf("403 maps to ErrNotFound: %v", err)
 	}
+}
+
+// forbiddenTransport answers every request as Cloud Storage answers a caller
+// without the permission, without sending it anywhere (fault injection at
+// the transport: the storage client parses the answer as it would the
+// service's). fake-gcs-server has no authentication to refuse with.
+type forbiddenTransport struct{}
+
+const forbiddenBody = `{"error":{"code":403,"message":"tm-test@example.iam.gserviceaccount.com does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist).","errors":[{"message":"denied","domain":"global","reason":"forbidden"}]}}`
+
+func (forbiddenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusForbidden,
+		Status:     "403 Forbidden",
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": []string{"application/json; charset=UTF-8"}},
+		Body:          io.NopCloser(strings.NewReader(forbiddenBody)),
+		ContentLength: int64(len(forbiddenBody)),
+		Request:       r,
+	}, nil
+}
+
+// storeMessageNamesKeyOnce checks a Store-level error's message: it names the
+// operation and the key, and the key exactly once (the driver adds neither).
+func storeMessageNamesKeyOnce(t *testing.T, err error, op, key string) {
+	t.Helper()
+	msg := err.Error()
+	t.Logf("Store error: %s", msg)
+	if n := strings.Count(msg, key); n != 1 {
+		t.Errorf("message %q names the key %q %d times, want exactly once", msg, key, n)
+	}
+	if want := fmt.Sprintf("%s %q: ", op, key); !strings.Contains(msg, want) {
+		t.Errorf("message %q does not contain %q", msg, want)
+	}
+}
+
+// TestPermissionMessages needs no emulator: every operation meets an HTTP 403
+// through the whole storage client, and the driver reports ErrPermission with
+// the SDK error and without the key; the Store names the key once.
+func TestPermissionMessages(t *testing.T) {
+	ctx := testCtx(t)
+	c, err := gcstorage.NewClient(ctx,
+		option.WithEndpoint("http://127.0.0.1:1/storage/v1/"),
+		option.WithoutAuthentication(),
+		option.WithHTTPClient(&http.Client{Transport: forbiddenTransport{}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	b, err := OpenBucket(ctx, c, "tm-forbidden", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const key = "tm/part-q7z.json"
+	ops := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Get", func() error { _, err := b.Get(ctx, key); return err }},
+		{"Put create-only", func() error { _, err := b.Put(ctx, key, []byte(`{}`), driver.CreateOnly); return err }},
+		{"Put CAS", func() error { _, err := b.Put(ctx, key, []byte(`{}`), "42"); return err }},
+		{"Delete", func() error { return b.Delete(ctx, key) }},
+		{"List", func() error { _, _, err := b.List(ctx, "tm/", ""); return err }},
+	}
+	for _, op := range ops {
+		err := op.fn()
+		t.Logf("%s: %v", op.name, err)
+		if !errors.Is(err, driver.ErrPermission) || errors.Is(err, driver.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrPermission (and never ErrNotFound)", op.name, err)
+			continue
+		}
+		var ge *googleapi.Error
+		if !errors.As(err, &ge) || ge.Code != http.StatusForbidden {
+			t.Errorf("%s: errors.As(*googleapi.Error) = %v, want the 403", op.name, ge)
+			continue
+		}
+		if want := driver.ErrPermission.Error() + ": " + ge.Error(); err.Error() != want {
+			t.Errorf("%s: message %q, want %q", op.name, err, want)
+		}
+		if strings.Contains(err.Error(), "part-q7z") {
+			t.Errorf("%s: the driver's message %q names the key", op.name, err)
+		}
+	}
+
+	s, err := blobstore.New(b, &blobstore.Options{Prefix: "tm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, _, err = s.GetLease(ctx, "part-q7z")
+	if !errors.Is(err, blobstore.ErrPermission) {
+		t.Fatalf("Store.GetLease: %v, want ErrPermission", err)
+	}
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != http.StatusForbidden {
+		t.Errorf("Store.GetLease: the SDK error is not reachable: %v", err)
+	}
+	storeMessageNamesKeyOnce(t, err, "get", key)
 }

@@ -13,12 +13,12 @@
 // gcsblob can express every operation here only through its As escape hatches
 // (the reader's *storage.Reader for the generation, BeforeWrite's
 // **storage.ObjectHandle and *storage.Writer for the condition and the new
-// generation, BeforeDelete for a conditional delete), and its error codes map
-// HTTP 403 to NotFound, which must never happen here. What it would add on top
-// of the storage client is key escaping (of "\n", "\r" and "../", which
-// validated keys never contain), an MD5 of every write, and a second layer of
-// error wrapping. So this package calls the storage client directly and keeps
-// gcsblob's URL conventions.
+// generation, each listed object's *storage.ObjectAttrs for the generation in
+// a listing), and its error codes map HTTP 403 to NotFound, which must never
+// happen here. What it would add on top of the storage client is key escaping
+// (of "\n", "\r" and "../", which validated keys never contain), an MD5 of
+// every write, and a second layer of error wrapping. So this package calls the
+// storage client directly and keeps gcsblob's URL conventions.
 //
 // # URLs
 //
@@ -56,8 +56,12 @@
 //
 // # Errors
 //
-// Errors wrap the storage client's error once (keep it with errors.As, for
-// example as *googleapi.Error) together with a driver sentinel:
+// An error the driver classifies is the driver sentinel and the storage
+// client's error, and nothing else: fmt.Errorf("%w: %w", sentinel, sdkErr),
+// so errors.As still reaches the SDK error (for example *googleapi.Error). An
+// error it does not classify is the storage client's error itself. Neither
+// names the operation, the bucket or the key: blobstore.Store adds the
+// operation and the key, once.
 //
 //   - HTTP 412: driver.ErrPrecondition.
 //   - HTTP 401 and 403: driver.ErrPermission. Unlike gcsblob, which reports
@@ -66,10 +70,12 @@
 //     List.
 //   - a missing object: driver.ErrNotFound from Get. Delete of a missing
 //     object succeeds.
+//   - HTTP 400 about the bucket (real GCS's "Invalid bucket name"):
+//     driver.ErrInvalidArgument.
 //   - anything else (5xx, 429, transport errors, deadlines): no sentinel, so
 //     a Put's outcome is unknown and the Store reads it back.
 //
-// The mapping lives in one function, in errors.go.
+// The mapping lives in one function, classify in errors.go.
 //
 // # Requests and retries
 //
@@ -78,33 +84,46 @@
 // tell a missing object from a missing bucket, since the read API does not say
 // which.
 //
+// List returns each object's generation, in the same decimal form as Get and
+// Put, from the objects.list response itself: the listing asks for the name
+// and generation of every item (storage.Query.SetAttrSelection, the JSON
+// API's fields parameter), so a page is still one request, whatever the
+// number of objects on it.
+//
 // Puts are never retried by the storage client (a single-shot upload streams
 // its body and cannot resend it), so a 412 always means another writer won,
-// never "my own earlier attempt landed". Reads, listings and conditional
-// deletes are retried on transient errors at most Options.MaxAttempts times,
-// and every operation is bounded by Options.RequestTimeout, so an unreachable
-// endpoint fails within seconds instead of the storage client's default of
-// retrying until the context ends.
+// never "my own earlier attempt landed". Reads and listings are retried on
+// transient errors at most Options.MaxAttempts times. Deletes are
+// unconditional, which the storage client's default policy does not count as
+// idempotent, so it sends them once. Every operation is bounded by
+// Options.RequestTimeout, so an unreachable endpoint fails within seconds
+// instead of the storage client's default of retrying until the context ends.
 //
 // # As
 //
 // The driver.Bucket values returned by OpenBucket and by the URL opener
-// implement As(i any) bool for these types:
+// implement driver.Aser, and blobstore.Store.As forwards to it, so a Store on
+// a gs:// URL exposes the same types. As(i any) bool sets, and reports true
+// for:
 //   - **storage.Client: the client the bucket uses.
 //   - **storage.BucketHandle: the bucket's handle, with this package's retry
 //     settings.
+//
+// Any other target is left alone and As reports false.
 //
 // Errors: *googleapi.Error through errors.As, when the service answered.
 //
 // # Emulator notes
 //
-// fake-gcs-server (v1.56.1) ignores ifGenerationMatch on delete and on reads,
-// so Capabilities reports ConditionalDelete false (the Store never relies on
-// it; release and delete are compare-and-swap writes). Its 404 bodies are the
-// same "Not Found" for a missing object and a missing bucket, on the JSON and
-// the XML API alike, which is why a 404 is settled by a listing request rather
-// than by reading the error message. It does enforce ifGenerationMatch on
-// uploads, create-only included, atomically: one of 16 racing writers wins.
+// fake-gcs-server (v1.56.1) ignores ifGenerationMatch on delete and on reads;
+// the driver sends it on neither (deletes are unconditional; the Store
+// releases and deletes a record with compare-and-swap writes). Its 404 bodies
+// are the same "Not Found" for a missing object and a missing bucket, on the
+// JSON and the XML API alike, which is why a 404 is settled by a listing
+// request rather than by reading the error message. It does enforce
+// ifGenerationMatch on uploads, create-only included, atomically: one of 16
+// racing writers wins. Its listings carry the same generation as its reads
+// and uploads, and honour maxResults.
 package gcs
 
 import (
@@ -147,10 +166,10 @@ const contentType = "application/json"
 // means the default.
 type Options struct {
 	// MaxAttempts bounds the attempts (first try included) the storage client
-	// makes for one read, listing or delete when it meets transient errors
+	// makes for one read or listing when it meets transient errors
 	// (connection refused or reset, 408, 429, 5xx). Without a bound the
-	// storage client retries until the context ends. Puts are never retried
-	// by the client: see the package documentation. Default
+	// storage client retries until the context ends. Puts and deletes are
+	// never retried by the client: see the package documentation. Default
 	// DefaultMaxAttempts.
 	MaxAttempts int
 
@@ -319,8 +338,8 @@ type bucket struct {
 }
 
 var (
-	_ driver.Bucket    = (*bucket)(nil)
-	_ driver.Describer = (*bucket)(nil)
+	_ driver.Bucket = (*bucket)(nil)
+	_ driver.Aser   = (*bucket)(nil)
 )
 
 // withTimeout applies Options.RequestTimeout to one operation.
@@ -343,19 +362,19 @@ func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 				err = berr
 			}
 		}
-		return driver.Object{}, wrapErr(opGet, b.name, key, err)
+		return driver.Object{}, wrapErr(opGet, err)
 	}
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return driver.Object{}, wrapErr(opGet, b.name, key, err)
+		return driver.Object{}, wrapErr(opGet, err)
 	}
 	if r.Attrs.Generation <= 0 {
 		// The version token is the generation; without it the caller could
 		// never write again, so this is an error, not an empty version.
-		return driver.Object{}, fmt.Errorf("gcs: get gs://%s/%s: response carries no object generation", b.name, key)
+		return driver.Object{}, errNoGeneration
 	}
-	return driver.Object{Data: data, Version: strconv.FormatInt(r.Attrs.Generation, 10)}, nil
+	return driver.Object{Data: data, Version: formatGeneration(r.Attrs.Generation)}, nil
 }
 
 // bucketMissing returns storage.ErrBucketNotExist (wrapped) when a one-item
@@ -384,7 +403,7 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 		gen, err := parseGeneration(ifVersion)
 		if err != nil {
 			// No object can have this version, so the condition does not hold.
-			return "", fmt.Errorf("gcs: put gs://%s/%s: %w: %w", b.name, key, driver.ErrPrecondition, err)
+			return "", fmt.Errorf("%w: %w", driver.ErrPrecondition, err)
 		}
 		cond = gcstorage.Conditions{GenerationMatch: gen}
 	}
@@ -402,29 +421,22 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 		if err == nil {
 			err = werr
 		}
-		return "", wrapErr(opPut, b.name, key, err)
+		return "", wrapErr(opPut, err)
 	}
 	attrs := w.Attrs()
 	if attrs == nil || attrs.Generation <= 0 {
-		return "", fmt.Errorf("gcs: put gs://%s/%s: response carries no object generation", b.name, key)
+		return "", errNoGeneration
 	}
-	return strconv.FormatInt(attrs.Generation, 10), nil
+	return formatGeneration(attrs.Generation), nil
 }
 
-// Delete implements driver.Bucket. With ifVersion it sends ifGenerationMatch;
-// see Capabilities.
-func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
-	o := b.bh.Object(key)
-	if ifVersion != "" {
-		gen, err := parseGeneration(ifVersion)
-		if err != nil {
-			return fmt.Errorf("gcs: delete gs://%s/%s: %w: %w", b.name, key, driver.ErrPrecondition, err)
-		}
-		o = o.If(gcstorage.Conditions{GenerationMatch: gen})
-	}
+// Delete implements driver.Bucket: one unconditional objects.delete request.
+// Deleting a missing object succeeds; a 404 costs one more request to tell a
+// missing object from a missing bucket.
+func (b *bucket) Delete(ctx context.Context, key string) error {
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
-	err := o.Delete(ctx)
+	err := b.bh.Object(key).Delete(ctx)
 	if errors.Is(err, gcstorage.ErrObjectNotExist) {
 		berr := b.bucketMissing(ctx)
 		if berr == nil {
@@ -432,37 +444,46 @@ func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
 		}
 		err = berr
 	}
-	return wrapErr(opDelete, b.name, key, err)
+	return wrapErr(opDelete, err)
 }
 
-// List implements driver.Bucket: one objects.list request per call.
-func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+// listAttrs are the object attributes a listing asks for (the JSON API's
+// fields=nextPageToken,prefixes,items(name,generation)): the key and its
+// version token, and nothing else.
+var listAttrs = []string{"Name", "Generation"}
+
+// List implements driver.Bucket: one objects.list request per call. Each
+// entry's version is the generation the listing carries, formatted as Get and
+// Put format it.
+func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.Entry, string, error) {
 	ctx, cancel := b.withTimeout(ctx)
 	defer cancel()
 	q := &gcstorage.Query{Prefix: prefix}
-	if err := q.SetAttrSelection([]string{"Name"}); err != nil {
-		return nil, "", fmt.Errorf("gcs: list gs://%s/%s: %w", b.name, prefix, err)
+	if err := q.SetAttrSelection(listAttrs); err != nil {
+		return nil, "", err
 	}
 	var objs []*gcstorage.ObjectAttrs
 	next, err := iterator.NewPager(b.bh.Objects(ctx, q), b.opts.PageSize, pageToken).NextPage(&objs)
 	if err != nil {
-		return nil, "", wrapErr(opList, b.name, prefix, err)
+		return nil, "", wrapErr(opList, err)
 	}
-	keys := make([]string, 0, len(objs))
+	entries := make([]driver.Entry, 0, len(objs))
 	for _, a := range objs {
-		keys = append(keys, a.Name)
+		if a.Name == "" {
+			continue // a synthetic prefix entry; none without a delimiter
+		}
+		if a.Generation <= 0 {
+			// The same rule as Get: a version token the caller cannot write
+			// with is an error, not an empty version.
+			return nil, "", fmt.Errorf("%w (listed object %q)", errNoGeneration, a.Name)
+		}
+		entries = append(entries, driver.Entry{Key: a.Name, Version: formatGeneration(a.Generation)})
 	}
-	return keys, next, nil
+	return entries, next, nil
 }
 
-// Capabilities implements driver.Describer. Real GCS enforces
-// ifGenerationMatch on delete; fake-gcs-server ignores it, and the driver
-// cannot tell which one it talks to, so it promises nothing.
-func (b *bucket) Capabilities() driver.Capabilities {
-	return driver.Capabilities{ConditionalDelete: false}
-}
-
-// As exposes the storage client types listed in the package documentation.
+// As implements driver.Aser for the storage client types listed in the
+// package documentation; blobstore.Store.As forwards to it.
 func (b *bucket) As(i any) bool {
 	switch p := i.(type) {
 	case **gcstorage.Client:
@@ -485,6 +506,14 @@ func (b *bucket) Close() error {
 	})
 	return b.closeErr
 }
+
+// errNoGeneration reports a response (a read, an upload or a listing) that
+// lacks the object's generation, the version token.
+var errNoGeneration = errors.New("gcs: response carries no object generation")
+
+// formatGeneration is the version token of a generation, the one form Get,
+// Put and List return.
+func formatGeneration(gen int64) string { return strconv.FormatInt(gen, 10) }
 
 func parseGeneration(v string) (int64, error) {
 	gen, err := strconv.ParseInt(v, 10, 64)

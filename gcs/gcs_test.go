@@ -24,7 +24,8 @@ import (
 )
 
 // sentinels are the driver's error vocabulary, for "is none of them" checks.
-var sentinels = []error{driver.ErrNotFound, driver.ErrPrecondition, driver.ErrBucketNotFound, driver.ErrPermission, driver.ErrConflict}
+var sentinels = []error{driver.ErrNotFound, driver.ErrPrecondition, driver.ErrBucketNotFound, driver.ErrPermission,
+	driver.ErrConflict, driver.ErrRetriedPrecondition, driver.ErrInvalidArgument}
 
 // openTestBucket opens the driver on a fresh emulator bucket of the test's own.
 func openTestBucket(ctx context.Context, t *testing.T, opts *Options) (driver.Bucket, *gcstorage.Client, string) {
@@ -70,6 +71,19 @@ func wantIs(t *testing.T, what string, err, target error) {
 	}
 }
 
+// atMostOnce fails t when a driver error's message names s (the key) more
+// than once. The driver itself never names the key (the Store does); the
+// storage client's own words may, as in a transport error's URL.
+func atMostOnce(t *testing.T, what string, err error, s string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if n := strings.Count(err.Error(), s); n > 1 {
+		t.Errorf("%s: message %q names %q %d times, want at most once", what, err, s, n)
+	}
+}
+
 func TestCreateOnly(t *testing.T) {
 	ctx := testCtx(t)
 	b, c, name := openTestBucket(ctx, t, nil)
@@ -79,14 +93,16 @@ func TestCreateOnly(t *testing.T) {
 	_, err := b.Put(ctx, key, []byte(`{"n":2}`), driver.CreateOnly)
 	wantIs(t, "second create-only Put", err, driver.ErrPrecondition)
 
-	// The SDK error stays reachable and the message names the object.
+	// The SDK error stays reachable, and the message is the sentinel and
+	// the SDK's words: the Store, not the driver, names the key.
 	var gerr *googleapi.Error
 	if !errors.As(err, &gerr) || gerr.Code != http.StatusPreconditionFailed {
 		t.Errorf("second create: errors.As *googleapi.Error = %v (%v), want code 412", gerr, err)
 	}
-	if !strings.Contains(err.Error(), key) {
-		t.Errorf("error %q does not name the key %q", err, key)
+	if want := driver.ErrPrecondition.Error() + ": " + gerr.Error(); err.Error() != want {
+		t.Errorf("second create: message %q, want %q", err, want)
 	}
+	atMostOnce(t, "second create", err, key)
 
 	got := mustGet(ctx, t, b, key)
 	if string(got.Data) != `{"n":1}` || got.Version != v1 {
@@ -164,14 +180,29 @@ func TestMissingBucket(t *testing.T) {
 
 	_, err = b.Get(ctx, "k.json")
 	wantIs(t, "Get", err, driver.ErrBucketNotFound)
+	atMostOnce(t, "Get", err, "k.json")
 	_, err = b.Put(ctx, "k.json", []byte(`{}`), driver.CreateOnly)
 	wantIs(t, "Put create-only", err, driver.ErrBucketNotFound)
+	atMostOnce(t, "Put create-only", err, "k.json")
 	_, err = b.Put(ctx, "k.json", []byte(`{}`), "1234")
 	wantIs(t, "Put compare-and-swap", err, driver.ErrBucketNotFound)
 	_, _, err = b.List(ctx, "", "")
 	wantIs(t, "List", err, driver.ErrBucketNotFound)
-	err = b.Delete(ctx, "k.json", "")
+	err = b.Delete(ctx, "k.json")
 	wantIs(t, "Delete", err, driver.ErrBucketNotFound)
+	atMostOnce(t, "Delete", err, "k.json")
+
+	// Through a Store the message names the operation and the key once.
+	s, err := blobstore.New(b, &blobstore.Options{Prefix: "tm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "part-q7z"
+	_, _, err = s.GetLease(ctx, id)
+	if !errors.Is(err, blobstore.ErrStoreNotFound) {
+		t.Fatalf("Store.GetLease on a missing bucket: %v, want ErrStoreNotFound", err)
+	}
+	storeMessageNamesKeyOnce(t, err, "get", "tm/"+id+".json")
 }
 
 // unreachableBucket opens the driver on a client whose endpoint is addr.
@@ -203,7 +234,7 @@ func checkBoundedFailure(ctx context.Context, t *testing.T, b driver.Bucket, lim
 		{"Put create-only", func() error { _, err := b.Put(ctx, "k.json", []byte(`{}`), driver.CreateOnly); return err }},
 		{"Put CAS", func() error { _, err := b.Put(ctx, "k.json", []byte(`{}`), "42"); return err }},
 		{"List", func() error { _, _, err := b.List(ctx, "", ""); return err }},
-		{"Delete", func() error { return b.Delete(ctx, "k.json", "42") }},
+		{"Delete", func() error { return b.Delete(ctx, "k.json") }},
 	}
 	for _, op := range ops {
 		start := time.Now()
@@ -222,6 +253,8 @@ func checkBoundedFailure(ctx context.Context, t *testing.T, b driver.Bucket, lim
 		if took > limit {
 			t.Errorf("%s took %v to fail, want at most %v", op.name, took, limit)
 		}
+		// No driver wrapping: the SDK's error (whose URL may hold the key).
+		atMostOnce(t, op.name, err, "k.json")
 	}
 }
 
@@ -354,15 +387,17 @@ func TestListPaging(t *testing.T) {
 	var got []string
 	token, pages := "", 0
 	for {
-		keys, next, err := b.List(ctx, "orders/", token)
+		entries, next, err := b.List(ctx, "orders/", token)
 		if err != nil {
 			t.Fatalf("List page %d: %v", pages, err)
 		}
 		pages++
-		if len(keys) > pageSize {
-			t.Fatalf("page %d has %d keys, page size is %d", pages, len(keys), pageSize)
+		if len(entries) > pageSize {
+			t.Fatalf("page %d has %d keys, page size is %d", pages, len(entries), pageSize)
 		}
-		got = append(got, keys...)
+		for _, e := range entries {
+			got = append(got, e.Key)
+		}
 		if next == "" {
 			break
 		}
@@ -378,9 +413,149 @@ func TestListPaging(t *testing.T) {
 		t.Fatalf("listed %d keys in %d pages of at most %d", len(got), pages, pageSize)
 	}
 
-	keys, next, err := b.List(ctx, "nothing-here/", "")
-	if err != nil || len(keys) != 0 || next != "" {
-		t.Fatalf("List of an empty prefix = (%v, %q, %v), want nothing", keys, next, err)
+	entries, next, err := b.List(ctx, "nothing-here/", "")
+	if err != nil || len(entries) != 0 || next != "" {
+		t.Fatalf("List of an empty prefix = (%v, %q, %v), want nothing", entries, next, err)
+	}
+}
+
+// listRecorder records the objects.list requests a storage client sends.
+type listRecorder struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	lists []*url.URL
+	all   int
+}
+
+func (l *listRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	l.all++
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/o") {
+		l.lists = append(l.lists, r.URL)
+	}
+	l.mu.Unlock()
+	return l.base.RoundTrip(r)
+}
+
+// take returns the listing requests and the number of all requests sent
+// since the last call, and forgets them.
+func (l *listRecorder) take() (lists []*url.URL, all int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lists, all = l.lists, l.all
+	l.lists, l.all = nil, 0
+	return lists, all
+}
+
+// TestListVersions: the version List gives each key is the one Put returned
+// for its current bytes and the one Get returns, on every page of a listing,
+// and each page is one request that asks for the generation.
+func TestListVersions(t *testing.T) {
+	ctx := testCtx(t)
+	rec := &listRecorder{base: http.DefaultTransport}
+	c := emulatorClient(t, option.WithHTTPClient(&http.Client{Transport: rec}))
+	name := newBucket(ctx, t, c)
+	w, err := OpenBucket(ctx, c, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Seven keys: some only created, some rewritten once or twice, so that
+	// the listed generation must be the latest, not the first.
+	const n = 7
+	want := map[string]string{} // key -> the version Put returned last
+	var keys []string
+	for i := range n {
+		k := fmt.Sprintf("v/%02d.json", i)
+		keys = append(keys, k)
+		v := mustPut(ctx, t, w, k, fmt.Appendf(nil, `{"n":%d,"w":0}`, i), driver.CreateOnly)
+		for j := range i % 3 {
+			v2 := mustPut(ctx, t, w, k, fmt.Appendf(nil, `{"n":%d,"w":%d}`, i, j+1), v)
+			if v2 == v {
+				t.Fatalf("%s: CAS returned the old version %s", k, v)
+			}
+			v = v2
+		}
+		want[k] = v
+	}
+	// Outside the prefix, and a deleted key inside it: neither is listed.
+	mustPut(ctx, t, w, "u.json", []byte(`{}`), driver.CreateOnly)
+	mustPut(ctx, t, w, "v-other/0.json", []byte(`{}`), driver.CreateOnly)
+	mustPut(ctx, t, w, "v/gone.json", []byte(`{}`), driver.CreateOnly)
+	if err := w.Delete(ctx, "v/gone.json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if got := mustGet(ctx, t, w, k); got.Version != want[k] {
+			t.Fatalf("Get(%s) version %s, want the one Put returned, %s", k, got.Version, want[k])
+		}
+	}
+
+	for _, pageSize := range []int{1, 2, 3, DefaultPageSize} {
+		t.Run(fmt.Sprintf("page-size-%d", pageSize), func(t *testing.T) {
+			b, err := OpenBucket(ctx, c, name, &Options{PageSize: pageSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.take()
+			var got []driver.Entry
+			token, pages := "", 0
+			for {
+				entries, next, err := b.List(ctx, "v/", token)
+				if err != nil {
+					t.Fatalf("List page %d: %v", pages+1, err)
+				}
+				pages++
+				lists, all := rec.take()
+				if all != 1 || len(lists) != 1 {
+					t.Fatalf("page %d: %d requests (%d listings), want one listing request", pages, all, len(lists))
+				}
+				fields := lists[0].Query().Get("fields")
+				if !strings.Contains(fields, "generation") || !strings.Contains(fields, "name") {
+					t.Errorf("page %d: listing asks for fields=%q, want name and generation", pages, fields)
+				}
+				if mr := lists[0].Query().Get("maxResults"); mr != strconv.Itoa(pageSize) {
+					t.Errorf("page %d: maxResults=%q, want %d", pages, mr, pageSize)
+				}
+				if len(entries) > pageSize {
+					t.Fatalf("page %d has %d entries, page size is %d", pages, len(entries), pageSize)
+				}
+				got = append(got, entries...)
+				if next == "" {
+					break
+				}
+				if pages > 2*n {
+					t.Fatalf("List does not end: %d pages so far", pages)
+				}
+				token = next
+			}
+			if least := (n + pageSize - 1) / pageSize; pages < least {
+				t.Errorf("listed %d keys in %d pages of at most %d", len(got), pages, pageSize)
+			}
+			if len(got) != n {
+				t.Fatalf("listed %v, want the %d keys %v", got, n, keys)
+			}
+			for i, e := range got {
+				if e.Key != keys[i] {
+					t.Fatalf("entry %d is %q, want %q (lexical order): %v", i, e.Key, keys[i], got)
+				}
+				if e.Version != want[e.Key] {
+					t.Errorf("%s: listed version %q, Put returned %q", e.Key, e.Version, want[e.Key])
+				}
+				if o := mustGet(ctx, t, b, e.Key); o.Version != e.Version {
+					t.Errorf("%s: listed version %q, Get returns %q", e.Key, e.Version, o.Version)
+				}
+			}
+			rec.take()
+			// A listed version is good for a compare-and-swap.
+			k := got[0].Key
+			v := mustPut(ctx, t, b, k, fmt.Appendf(nil, `{"page-size":%d}`, pageSize), got[0].Version)
+			want[k] = v
+			entries, _, err := b.List(ctx, k, "")
+			if err != nil || len(entries) != 1 || entries[0] != (driver.Entry{Key: k, Version: v}) {
+				t.Fatalf("List(%s) after a CAS = (%v, %v), want [{%s %s}]", k, entries, err, k, v)
+			}
+		})
 	}
 }
 
@@ -388,40 +563,42 @@ func TestDelete(t *testing.T) {
 	ctx := testCtx(t)
 	b, _, _ := openTestBucket(ctx, t, nil)
 
-	if err := b.Delete(ctx, "never.json", ""); err != nil {
+	if err := b.Delete(ctx, "never.json"); err != nil {
 		t.Fatalf("Delete of a missing object: %v, want success", err)
 	}
-	if err := b.Delete(ctx, "never.json", "12345"); err != nil {
-		t.Fatalf("conditional Delete of a missing object: %v, want success", err)
-	}
 
-	v := mustPut(ctx, t, b, "a.json", []byte(`{}`), driver.CreateOnly)
-	if err := b.Delete(ctx, "a.json", v); err != nil {
-		t.Fatalf("Delete with the current version: %v", err)
+	mustPut(ctx, t, b, "a.json", []byte(`{}`), driver.CreateOnly)
+	if err := b.Delete(ctx, "a.json"); err != nil {
+		t.Fatalf("Delete: %v", err)
 	}
 	_, err := b.Get(ctx, "a.json")
 	wantIs(t, "Get after Delete", err, driver.ErrNotFound)
-
-	if err := b.Delete(ctx, "b.json", "nonsense"); !errors.Is(err, driver.ErrPrecondition) {
-		t.Fatalf("Delete with a malformed version: %v, want ErrPrecondition", err)
+	atMostOnce(t, "Get after Delete", err, "a.json")
+	if err := b.Delete(ctx, "a.json"); err != nil {
+		t.Fatalf("second Delete: %v, want success", err)
 	}
 
-	// A stale version: real GCS answers 412; fake-gcs-server deletes anyway.
-	// Capabilities must not promise what the emulator does not do.
-	if driver.CapabilitiesOf(b).ConditionalDelete {
-		t.Fatal("Capabilities reports ConditionalDelete")
-	}
+	// Unconditional: whatever generation is current goes.
 	v1 := mustPut(ctx, t, b, "c.json", []byte(`{"n":1}`), driver.CreateOnly)
 	mustPut(ctx, t, b, "c.json", []byte(`{"n":2}`), v1)
-	err = b.Delete(ctx, "c.json", v1)
-	_, gerr := b.Get(ctx, "c.json")
-	switch {
-	case errors.Is(err, driver.ErrPrecondition) && gerr == nil:
-		t.Logf("conditional delete enforced: %v", err)
-	case err == nil && errors.Is(gerr, driver.ErrNotFound):
-		t.Logf("QUIRK: the server ignored ifGenerationMatch=%s on delete and removed generation-2 object", v1)
-	default:
-		t.Fatalf("Delete with a stale version: %v; then Get: %v", err, gerr)
+	if err := b.Delete(ctx, "c.json"); err != nil {
+		t.Fatalf("Delete of a rewritten object: %v", err)
+	}
+	_, err = b.Get(ctx, "c.json")
+	wantIs(t, "Get after deleting a rewritten object", err, driver.ErrNotFound)
+
+	// The other keys are untouched.
+	mustPut(ctx, t, b, "d/1.json", []byte(`{}`), driver.CreateOnly)
+	mustPut(ctx, t, b, "d/2.json", []byte(`{}`), driver.CreateOnly)
+	if err := b.Delete(ctx, "d/1.json"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := b.List(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Key != "d/2.json" {
+		t.Fatalf("after the deletes List = %v, want only d/2.json", entries)
 	}
 }
 
@@ -450,7 +627,7 @@ func TestRequestsPerOperation(t *testing.T) {
 	_, err = b.Put(ctx, "k/1.json", []byte(`{"n":1}`), driver.CreateOnly)
 	wantIs(t, "create again", err, driver.ErrPrecondition)
 	check("refused create-only Put", 1)
-	v = mustPut(ctx, t, b, "k/1.json", []byte(`{"n":2}`), v)
+	mustPut(ctx, t, b, "k/1.json", []byte(`{"n":2}`), v)
 	check("Put CAS", 1)
 	mustGet(ctx, t, b, "k/1.json")
 	check("Get", 1)
@@ -460,15 +637,24 @@ func TestRequestsPerOperation(t *testing.T) {
 	mustPut(ctx, t, b, "k/2.json", []byte(`{}`), driver.CreateOnly)
 	mustPut(ctx, t, b, "k/3.json", []byte(`{}`), driver.CreateOnly)
 	ct.take()
-	keys, next, err := b.List(ctx, "k/", "")
-	if err != nil || len(keys) != 2 || next == "" {
-		t.Fatalf("List first page = (%v, %q, %v)", keys, next, err)
+	entries, next, err := b.List(ctx, "k/", "")
+	if err != nil || len(entries) != 2 || next == "" {
+		t.Fatalf("List first page = (%v, %q, %v)", entries, next, err)
 	}
-	check("List page", 1)
-	if err := b.Delete(ctx, "k/1.json", v); err != nil {
+	check("List page (keys and generations)", 1)
+	entries, next, err = b.List(ctx, "k/", next)
+	if err != nil || len(entries) != 1 || next != "" {
+		t.Fatalf("List last page = (%v, %q, %v)", entries, next, err)
+	}
+	check("last List page", 1)
+	if err := b.Delete(ctx, "k/1.json"); err != nil {
 		t.Fatal(err)
 	}
 	check("Delete", 1)
+	if err := b.Delete(ctx, "k/1.json"); err != nil {
+		t.Fatal(err)
+	}
+	check("Delete of a missing object (delete + bucket probe)", 2)
 }
 
 func TestURLOpener(t *testing.T) {
@@ -515,7 +701,7 @@ func TestURLOpener(t *testing.T) {
 			t.Fatalf("%s: Get version %s, want %s", u, got.Version, v)
 		}
 		var sc *gcstorage.Client
-		if as, ok := b.(interface{ As(any) bool }); !ok || !as.As(&sc) || sc == nil {
+		if as, ok := b.(driver.Aser); !ok || !as.As(&sc) || sc == nil {
 			t.Fatalf("%s: As(**storage.Client) failed", u)
 		}
 		if err := b.Close(); err != nil {
@@ -527,7 +713,10 @@ func TestURLOpener(t *testing.T) {
 func TestAs(t *testing.T) {
 	ctx := testCtx(t)
 	b, c, _ := openTestBucket(ctx, t, nil)
-	as := b.(interface{ As(any) bool })
+	as, ok := b.(driver.Aser)
+	if !ok {
+		t.Fatal("the bucket does not implement driver.Aser")
+	}
 	var sc *gcstorage.Client
 	if !as.As(&sc) || sc != c {
 		t.Fatal("As(**storage.Client) does not give the client")

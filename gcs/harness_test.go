@@ -2,6 +2,8 @@ package gcs
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"testing"
 
 	gcstorage "cloud.google.com/go/storage"
@@ -17,12 +19,23 @@ type harness struct {
 	bucket string
 }
 
-var _ conformance.Harness = (*harness)(nil)
+var (
+	_ conformance.Harness              = (*harness)(nil)
+	_ conformance.MissingBucketHarness = (*harness)(nil)
+)
 
 // OpenBucket opens a new driver value on the shared bucket, as another
 // process would.
 func (h *harness) OpenBucket(ctx context.Context) (driver.Bucket, error) {
 	return OpenBucket(ctx, h.client, h.bucket, nil)
+}
+
+// OpenMissingBucket implements conformance.MissingBucketHarness: a driver on
+// a bucket of the emulator that is never created.
+func (h *harness) OpenMissingBucket(ctx context.Context) (driver.Bucket, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return OpenBucket(ctx, h.client, "tm-missing-"+hex.EncodeToString(rnd[:]), nil)
 }
 
 // Close does nothing: the client and the bucket go with the test's cleanups.

@@ -163,3 +163,31 @@ func rotate(ps []string, name string) []string {
 	out = append(out, ps[k:]...)
 	return append(out, ps[:k]...)
 }
+
+// empty reports whether the plan does nothing.
+func (pl plan) empty() bool { return len(pl.claim) == 0 && len(pl.shed) == 0 && pl.steal == "" }
+
+// settled reports whether the view needs nothing from anyone: no partition
+// is free, and every live host owns floor(P/H) or ceil(P/H).
+func (v view) settled() bool {
+	live := map[string]bool{v.self: true}
+	for _, h := range v.liveHosts {
+		live[h] = true
+	}
+	counts := map[string]int{}
+	for _, p := range v.partitions {
+		o := v.owner[p]
+		if o == "" {
+			return false
+		}
+		live[o] = true
+		counts[o]++
+	}
+	floor, ceil := share(len(v.partitions), len(live))
+	for h := range live {
+		if counts[h] < floor || counts[h] > ceil {
+			return false
+		}
+	}
+	return true
+}

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,17 +14,22 @@ import (
 	"github.com/tidemark/tidemark/blobstore/membucket"
 )
 
-// hangKey blocks every request on one key (reads and writes) until the
-// caller's context ends, while hang is set: a network path to one object
-// that stopped answering.
+// hangKey blocks every request on the keys it names (reads and writes)
+// until the caller's context ends, while hang is set: a network path to
+// some objects that stopped answering.
 type hangKey struct {
 	*membucket.Bucket
-	key  string
-	hang *atomic.Bool
+	keys   map[string]bool
+	prefix string // and every key under it, if not empty
+	hang   *atomic.Bool
+}
+
+func (b hangKey) hangs(key string) bool {
+	return b.hang.Load() && (b.keys[key] || (b.prefix != "" && strings.HasPrefix(key, b.prefix)))
 }
 
 func (b hangKey) Get(ctx context.Context, key string) (driver.Object, error) {
-	if b.hang.Load() && key == b.key {
+	if b.hangs(key) {
 		<-ctx.Done()
 		return driver.Object{}, fmt.Errorf("hung read: %w", ctx.Err())
 	}
@@ -31,7 +37,7 @@ func (b hangKey) Get(ctx context.Context, key string) (driver.Object, error) {
 }
 
 func (b hangKey) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
-	if b.hang.Load() && key == b.key {
+	if b.hangs(key) {
 		<-ctx.Done()
 		return "", fmt.Errorf("hung write: %w", ctx.Err())
 	}
@@ -67,14 +73,16 @@ func (p lostProc) Close(_ context.Context, pt *Partition, reason CloseReason) er
 // and then its read-back, each bounded) must not hold up the renewals of the
 // host's other partitions. With a 3 s lease, before the fix the cycle waited
 // for the hung partition's renewal (1 s timeout + 5 s read-back), so every
-// healthy partition of the host lapsed.
+// healthy partition of the host lapsed. The host's presence record hangs
+// too: its heartbeat would otherwise renew every lease and no partition's
+// record would be written at all.
 func TestHungPartitionDoesNotLapseTheOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 11 s of real time")
 	}
 	var hang atomic.Bool
 	ns := fmt.Sprintf("hung-%d", time.Now().UnixNano())
-	s, err := blobstore.New(hangKey{membucket.Open(ns), "0.json", &hang}, &blobstore.Options{Owner: "a",
+	s, err := blobstore.New(hangKey{membucket.Open(ns), map[string]bool{"0.json": true}, ".hosts/a/", &hang}, &blobstore.Options{Owner: "a",
 		LeaseDuration: 3 * time.Second, RenewInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +129,7 @@ func TestHungPartitionDoesNotLapseTheOthers(t *testing.T) {
 	}
 }
 
-// concurrentHangs blocks Puts of one key until the caller's context ends and
+// concurrentHangs blocks Puts of the keys under a prefix until the caller's context ends and
 // records how many were hung at once.
 type concurrentHangs struct {
 	*membucket.Bucket
@@ -131,7 +139,7 @@ type concurrentHangs struct {
 }
 
 func (b *concurrentHangs) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
-	if b.hang.Load() && key == b.key {
+	if b.hang.Load() && strings.HasPrefix(key, b.key) {
 		n := b.now.Add(1)
 		for p := b.peak.Load(); n > p && !b.peak.CompareAndSwap(p, n); p = b.peak.Load() {
 		}
@@ -153,7 +161,7 @@ func TestStopWaitsForAHungHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	bkt.key = ".hosts/a.json"
+	bkt.key = ".hosts/a/"
 	h, err := New(s, NewMemorySource(1), func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, nil)
 	if err != nil {
 		t.Fatal(err)

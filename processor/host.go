@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,12 @@ type Host struct {
 	workers    map[string]*worker
 	partitions []string
 	corrupt    map[string]string // unreadable record key -> reason, as last reported
+	// settled is true when the last plan found nothing to do and every
+	// host within its fair share, with the same live hosts as the plan
+	// before: the next Scan then need not read records that changed under
+	// other hosts' leases. lastLive is that plan's live hosts.
+	settled  bool
+	lastLive []string
 
 	stats struct {
 		claims, steals, shed, lost, released, checkpoints, cycles atomic.Int64
@@ -186,7 +193,26 @@ func (h *Host) start(ctx context.Context) error {
 	if err := h.store.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("processor: %w", err)
 	}
-	if err := h.refreshPartitions(ctx, nil); err != nil && !h.startable(err) {
+	// One scan tells which partitions have a record (and fills the store's
+	// cache for the first cycle); only the missing ones are created.
+	var stored map[string]bool
+	sctx, cancel := h.opContext(ctx)
+	snap, serr := h.store.Scan(sctx, &blobstore.ScanOptions{ReadChanged: true})
+	cancel()
+	if serr == nil {
+		stored = map[string]bool{}
+		for _, l := range snap.Leases {
+			stored[l.PartitionID] = true
+		}
+		for _, c := range snap.Corrupt {
+			stored[c.PartitionID] = true
+		}
+		for id := range snap.Failed {
+			stored[id] = true
+		}
+		h.noteCorrupt(snap.Corrupt)
+	}
+	if err := h.refreshPartitions(ctx, stored); err != nil && !h.startable(err) {
 		lctx, cancel := h.opContext(context.WithoutCancel(ctx))
 		defer cancel()
 		_ = h.store.Leave(lctx) // not part of the group after all
@@ -196,11 +222,14 @@ func (h *Host) start(ctx context.Context) error {
 }
 
 // startable reports whether the host can run despite err from its first
-// refresh: a partition whose record could not be created is retried every
-// cycle, so only a store or source that cannot be used at all stops it.
+// refresh: a partition whose record could not be created or read is retried
+// every cycle, so only a store or source that cannot be used at all stops it
+// (the source cannot list its partitions, or no partition's record could be
+// reached).
 func (h *Host) startable(err error) bool {
-	if errors.Is(err, blobstore.ErrStoreNotFound) || errors.Is(err, blobstore.ErrPermission) ||
-		errors.Is(err, blobstore.ErrUnavailable) || errors.Is(err, blobstore.ErrClosed) {
+	var pe *partitionsError
+	if !errors.As(err, &pe) || pe.ok == 0 ||
+		errors.Is(err, blobstore.ErrStoreNotFound) || errors.Is(err, blobstore.ErrPermission) || errors.Is(err, blobstore.ErrClosed) {
 		return false
 	}
 	h.log.Warn("some partitions have no record yet; retrying every cycle", "err", err)
@@ -221,31 +250,62 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 		return fmt.Errorf("processor: listing partitions: %w", err)
 	}
 	slices.Sort(parts)
-	var first error
-	var corrupt []*blobstore.CorruptRecordError
+	var (
+		mu      sync.Mutex
+		first   error
+		ok      int
+		corrupt []*blobstore.CorruptRecordError
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, claimConcurrency)
+	)
 	for _, id := range parts {
 		if stored != nil && stored[id] {
+			ok++ // the store showed its record
 			continue
 		}
-		cctx, cancel := h.opContext(ctx)
-		_, err := h.store.CreateLeaseIfNotExists(cctx, id)
-		cancel()
-		var ce *blobstore.CorruptRecordError
-		switch {
-		case errors.As(err, &ce):
-			corrupt = append(corrupt, ce)
-		case err != nil && first == nil:
-			first = fmt.Errorf("processor: %w", err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cctx, cancel := h.opContext(ctx)
+			_, err := h.store.CreateLeaseIfNotExists(cctx, id)
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			var ce *blobstore.CorruptRecordError
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ce):
+				ok++ // the store answered: the record is there, unreadable
+				corrupt = append(corrupt, ce)
+			case first == nil:
+				first = err
+			}
+		})
 	}
-	if stored == nil {
-		h.noteCorrupt(corrupt) // at start; the cycle reports from its listing
+	wg.Wait()
+	slices.SortFunc(corrupt, func(a, b *blobstore.CorruptRecordError) int { return strings.Compare(a.Key, b.Key) })
+	if first != nil {
+		first = &partitionsError{ok: ok, err: first}
+	}
+	if len(corrupt) > 0 {
+		h.noteCorrupt(corrupt) // records the scan could not see; the cycle reports the rest
 	}
 	h.mu.Lock()
 	h.partitions = parts
 	h.mu.Unlock()
 	return first
 }
+
+// partitionsError is the first error of a refresh that failed for some
+// partitions; ok counts those the store answered for or showed.
+type partitionsError struct {
+	ok  int
+	err error
+}
+
+func (e *partitionsError) Error() string { return "processor: " + e.err.Error() }
+func (e *partitionsError) Unwrap() error { return e.err }
 
 // noteCorrupt reports unreadable records once per change: a record that
 // turns unreadable, or whose reason changes, is logged as a warning, and one
@@ -275,20 +335,30 @@ func (h *Host) noteCorrupt(now []*blobstore.CorruptRecordError) {
 // Every store call is bounded by opContext.
 func (h *Host) cycle(ctx context.Context) {
 	n := h.stats.cycles.Add(1)
-	// Heartbeat, and flush and renew every partition, all at once. A
+	// First the heartbeat, which renews every lease the host holds (see
+	// blobstore's rule 7): wait for it, but not past a fraction of the
+	// cycle. Then flush and renew every partition, all at once: a renewal
+	// finds the heartbeat's and costs no request, unless the heartbeat
+	// failed or is late, when it writes the partition's record instead. A
 	// partition whose previous flush-and-renew is still in flight (a hung
 	// request) is left to it: no second one is started, and the cycle does
 	// not wait for it, so one stuck call never delays the others' renewals.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	h.keeps.Go(func() {
-		defer wg.Done()
-		hctx, cancel := h.opContext(ctx)
-		defer cancel()
-		if err := h.store.Heartbeat(hctx); err != nil {
-			h.log.Warn("heartbeat failed", "err", err)
+	bound := time.Now().Add(min(h.opts.BalanceInterval, h.store.RenewInterval()) / 2)
+	if h.needsHeartbeat() {
+		beat := make(chan struct{})
+		h.keeps.Go(func() {
+			defer close(beat)
+			hctx, cancel := h.opContext(ctx)
+			defer cancel()
+			if err := h.store.Heartbeat(hctx); err != nil {
+				h.log.Warn("heartbeat failed", "err", err)
+			}
+		})
+		if !waitUntil(beat, bound) {
+			h.log.Warn("heartbeat still in flight; renewing without it")
 		}
-	})
+	}
+	var wg sync.WaitGroup
 	for _, w := range h.snapshot() {
 		if w.p.ctx.Err() != nil || !w.keeping.CompareAndSwap(false, true) {
 			continue // already stopping, or its last keep is still in flight
@@ -304,13 +374,9 @@ func (h *Host) cycle(ctx context.Context) {
 	// return well within it, and a hung one finishes in the background.
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
-	bound := time.NewTimer(min(h.opts.BalanceInterval, h.store.RenewInterval()) / 2)
-	select {
-	case <-waited:
-	case <-bound.C:
+	if !waitUntil(waited, bound) {
 		h.log.Warn("renewals still in flight; balancing without waiting for them")
 	}
-	bound.Stop()
 	pl, err := h.plan(ctx)
 	if err != nil {
 		h.log.Warn("balancing skipped", "err", err)
@@ -332,22 +398,7 @@ func (h *Host) cycle(ctx context.Context) {
 	// cycle one timeout, not one per claim.
 	actx, cancel := h.opContext(ctx)
 	defer cancel()
-	taken := 0
-	for _, id := range pl.claim {
-		if taken >= pl.limit || actx.Err() != nil {
-			break
-		}
-		l, err := h.store.Acquire(actx, id)
-		if err != nil {
-			if !errors.Is(err, blobstore.ErrLeaseHeld) {
-				h.log.Warn("claim failed", "partition", id, "err", err)
-			}
-			continue
-		}
-		h.stats.claims.Add(1)
-		taken++
-		h.startWorker(ctx, l)
-	}
+	h.claim(ctx, actx, pl.claim, pl.limit)
 	if pl.steal != "" && actx.Err() == nil {
 		l, err := h.store.Steal(actx, pl.steal)
 		if err != nil {
@@ -357,6 +408,78 @@ func (h *Host) cycle(ctx context.Context) {
 		h.stats.steals.Add(1)
 		h.startWorker(ctx, l)
 	}
+}
+
+// needsHeartbeat reports whether this cycle must write the host's presence:
+// always, unless the host owns partitions and every one of them was written
+// (checkpointed or acquired) within the renew interval. Those writes already
+// renew the leases and prove the host alive, so a busy host pays for its
+// checkpoints only.
+func (h *Host) needsHeartbeat() bool {
+	ws := h.snapshot()
+	if len(ws) == 0 {
+		return true
+	}
+	now := h.clock.Now()
+	for _, w := range ws {
+		if !w.p.mu.TryLock() {
+			return true // a write in flight has not renewed anything yet
+		}
+		recent := now.Sub(w.p.lastWrite) < h.store.RenewInterval()
+		w.p.mu.Unlock()
+		if !recent {
+			return true
+		}
+	}
+	return false
+}
+
+// claimConcurrency bounds the acquisitions a cycle has in flight at once.
+const claimConcurrency = 8
+
+// claim acquires up to limit of ids, trying them in order, a few at a time:
+// a group of thousands of partitions is shared out in a cycle or two, not one
+// partition per round trip. A partition another host won is skipped.
+func (h *Host) claim(ctx, actx context.Context, ids []string, limit int) {
+	var (
+		mu              sync.Mutex
+		cond            = sync.NewCond(&mu)
+		taken, inflight int
+		wg              sync.WaitGroup
+	)
+	for _, id := range ids {
+		mu.Lock()
+		for inflight > 0 && (taken+inflight >= limit || inflight >= claimConcurrency) {
+			cond.Wait()
+		}
+		stop := taken >= limit || actx.Err() != nil
+		if !stop {
+			inflight++
+		}
+		mu.Unlock()
+		if stop {
+			break
+		}
+		wg.Go(func() {
+			l, err := h.store.Acquire(actx, id)
+			mu.Lock()
+			inflight--
+			if err == nil {
+				taken++
+			}
+			cond.Broadcast()
+			mu.Unlock()
+			if err != nil {
+				if !errors.Is(err, blobstore.ErrLeaseHeld) {
+					h.log.Warn("claim failed", "partition", id, "err", err)
+				}
+				return
+			}
+			h.stats.claims.Add(1)
+			h.startWorker(ctx, l)
+		})
+	}
+	wg.Wait()
 }
 
 // keep flushes a partition's due checkpoint and renews its lease, and stops
@@ -391,21 +514,45 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 func (h *Host) plan(ctx context.Context) (plan, error) {
 	lctx, cancel := h.opContext(ctx)
 	defer cancel()
-	hosts, err := h.store.ListHosts(lctx)
+	h.mu.Lock()
+	readAll := !h.settled
+	h.mu.Unlock()
+	snap, err := h.store.Scan(lctx, &blobstore.ScanOptions{ReadChanged: readAll})
 	if err != nil {
 		return plan{}, err
 	}
-	leases, corrupt, err := h.store.ListLeasesSkippingCorrupt(lctx)
-	if err != nil {
-		return plan{}, err
+	h.noteCorrupt(snap.Corrupt)
+	// The listing shows what renewals no longer write to learn: a lease
+	// taken by another host (the Store stops holding it), or a record that
+	// turned unreadable. Stop processing such partitions now.
+	for _, c := range snap.Corrupt {
+		if w := h.worker(c.PartitionID); w != nil {
+			w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, c))
+		}
 	}
-	h.noteCorrupt(corrupt)
-	stored := make(map[string]bool, len(leases)+len(corrupt))
+	for _, w := range h.snapshot() {
+		if w.p.ctx.Err() == nil && !h.store.Holds(w.p.lease) {
+			w.p.cancel(fmt.Errorf("%w: taken over or lapsed, as the store's listing shows", errLeaseLost))
+		}
+	}
+	if len(snap.Failed) > 0 {
+		ids := make([]string, 0, len(snap.Failed))
+		for id := range snap.Failed {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		h.log.Warn("records unreadable this cycle; balancing the others", "partitions", ids, "err", snap.Failed[ids[0]])
+	}
+	leases, hosts := snap.Leases, snap.Hosts
+	stored := make(map[string]bool, len(leases)+len(snap.Corrupt)+len(snap.Failed))
 	for _, l := range leases {
 		stored[l.PartitionID] = true
 	}
-	for _, c := range corrupt {
+	for _, c := range snap.Corrupt {
 		stored[c.PartitionID] = true // there is a record: never create over it
+	}
+	for id := range snap.Failed {
+		stored[id] = true // there is a record, unreadable for now
 	}
 	if err := h.refreshPartitions(ctx, stored); err != nil {
 		h.log.Warn("partition refresh failed", "err", err)
@@ -423,6 +570,13 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 			v.liveHosts = append(v.liveHosts, hs.Name)
 		}
 	}
+	for id := range snap.Failed {
+		if mine[id] {
+			// Unreadable now, but ours: still counted as ours.
+			v.partitions = append(v.partitions, id)
+			v.owner[id] = h.Name()
+		}
+	}
 	for _, l := range leases {
 		v.partitions = append(v.partitions, l.PartitionID)
 		switch {
@@ -435,7 +589,15 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 			v.owner[l.PartitionID] = l.Owner
 		}
 	}
+	slices.Sort(v.partitions)
 	pl := planCycle(v)
+	// Read every changed record next cycle unless this view is settled: a
+	// settled view's changes are the owners' checkpoints (see
+	// blobstore.ScanOptions).
+	settled := pl.empty() && v.settled() && slices.Equal(v.liveHosts, h.lastLive)
+	h.mu.Lock()
+	h.settled, h.lastLive = settled, v.liveHosts
+	h.mu.Unlock()
 	// Claim and steal only what the local source can read.
 	pl.claim = slices.DeleteFunc(pl.claim, func(id string) bool {
 		_, ok := slices.BinarySearch(known, id)
@@ -639,6 +801,18 @@ func (h *Host) stop(graceful bool) {
 		<-w.done
 	}
 	h.keeps.Wait() // each is bounded by opContext
+}
+
+// waitUntil waits for done until the deadline and reports whether it came.
+func waitUntil(done <-chan struct{}, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -149,7 +149,8 @@ func TestLeaseLossStopsProcessing(t *testing.T) {
 	}
 }
 
-// Renewal notices a stolen lease on an idle partition too.
+// The cycle notices a stolen lease on an idle partition too: its listing
+// shows the record changed, and the read shows another owner.
 func TestRenewalNoticesLossOnIdlePartition(t *testing.T) {
 	g := newGroup(t, 1)
 	m := g.add("a", 0)
@@ -168,7 +169,7 @@ func TestRenewalNoticesLossOnIdlePartition(t *testing.T) {
 	select {
 	case <-w.done:
 	case <-time.After(20 * time.Second):
-		t.Fatal("renewal did not stop the partition")
+		t.Fatal("the cycle did not stop the partition")
 	}
 	if !w.p.Lost() {
 		t.Fatal("partition not marked lost")

@@ -196,7 +196,7 @@ func (b flakyBucket) Put(ctx context.Context, key string, data []byte, v string)
 	}
 	return b.Bucket.Put(ctx, key, data, v)
 }
-func (b flakyBucket) List(ctx context.Context, prefix, tok string) ([]string, string, error) {
+func (b flakyBucket) List(ctx context.Context, prefix, tok string) ([]driver.Entry, string, error) {
 	if b.down.Load() {
 		return nil, "", errDown
 	}

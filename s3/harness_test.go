@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -17,7 +19,10 @@ type harness struct {
 	name string
 }
 
-var _ conformance.Harness = (*harness)(nil)
+var (
+	_ conformance.Harness              = (*harness)(nil)
+	_ conformance.MissingBucketHarness = (*harness)(nil)
+)
 
 // harnessMaker is the conformance.HarnessMaker for e. The bucket is created
 // there and emptied and deleted when the test ends.
@@ -30,6 +35,14 @@ func harnessMaker(e emulator) conformance.HarnessMaker {
 
 func (h *harness) OpenBucket(ctx context.Context) (driver.Bucket, error) {
 	return OpenBucket(ctx, h.e.client(nil), h.name, nil)
+}
+
+// OpenMissingBucket implements conformance.MissingBucketHarness: a driver on
+// a bucket that is never created.
+func (h *harness) OpenMissingBucket(ctx context.Context) (driver.Bucket, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return OpenBucket(ctx, h.e.client(nil), "tm-missing-"+hex.EncodeToString(rnd[:]), nil)
 }
 
 func (h *harness) Close() {}

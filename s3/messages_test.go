@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,101 @@ func oneLine(t *testing.T, msg string, want ...string) {
 			t.Errorf("message %q does not contain %q", msg, w)
 		}
 	}
+}
+
+// keyOnce fails unless err's message is one line that names the operation
+// and the key together, once, as blobstore does, and names the key nowhere
+// else: the driver must not repeat either.
+func keyOnce(t *testing.T, err error, op, key string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s %q: no error", op, key)
+	}
+	msg := err.Error()
+	oneLine(t, msg, op+" "+strconv.Quote(key)+": ")
+	if n := strings.Count(msg, key); n != 1 {
+		t.Errorf("message names %q %d times, want once: %s", key, n, msg)
+	}
+	if strings.Contains(msg, "s3: "+op) {
+		t.Errorf("the driver names the operation too: %s", msg)
+	}
+}
+
+// TestStoreMessagesNameKeyOnce: an error from a Store over this driver names
+// the operation and the key once (blobstore adds them; the driver gives its
+// sentinel and the service's answer), keeps the classification and the SDK
+// error, and is one line.
+func TestStoreMessagesNameKeyOnce(t *testing.T) {
+	forEachEmulator(t, func(t *testing.T, e emulator) {
+		t.Helper()
+		ctx := testContext(t, time.Minute)
+		name := newTestBucket(ctx, t, e)
+		const prefix = "msg/"
+		good, err := blobstore.New(newBucket(t, e, name, nil, nil), &blobstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer good.Close()
+		if err := good.CreateStoreIfNotExists(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := good.CreateLeaseIfNotExists(ctx, "7"); err != nil {
+			t.Fatal(err)
+		}
+		// The record's key, as the Store wrote it.
+		entries, _, err := newBucket(t, e, name, nil, nil).List(ctx, prefix+"7", "")
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("the record of partition 7: %v %v", entries, err)
+		}
+		key := entries[0].Key
+
+		// Wrong credentials: every request is refused (403 on both).
+		bad, err := blobstore.New(mustOpen(t, e.clientWithKeys(e.accessKey, e.secretKey+"x", nil), name),
+			&blobstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bad.Close()
+		_, _, err = bad.ReadRecordBytes(ctx, "7")
+		if !errors.Is(err, blobstore.ErrPermission) {
+			t.Fatalf("ReadRecordBytes with a wrong secret: %v, want ErrPermission", err)
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) {
+			t.Errorf("the SDK error is not reachable: %v", err)
+		}
+		keyOnce(t, err, "get", key)
+		oneLine(t, err.Error(), "permission denied: HTTP 403 ")
+		if strings.Contains(err.Error(), "RequestID") {
+			t.Errorf("message carries the SDK's ids: %v", err)
+		}
+		t.Logf("%v", err)
+
+		// A missing bucket, read and written.
+		missing, err := blobstore.New(newBucket(t, e, bucketName(t), nil, nil), &blobstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer missing.Close()
+		_, _, err = missing.ReadRecordBytes(ctx, "7")
+		if !errors.Is(err, blobstore.ErrStoreNotFound) {
+			t.Fatalf("ReadRecordBytes on a missing bucket: %v, want ErrStoreNotFound", err)
+		}
+		keyOnce(t, err, "get", key)
+		oneLine(t, err.Error(), "bucket not found: HTTP 404 NoSuchBucket")
+		t.Logf("%v", err)
+	})
+}
+
+// mustOpen opens the driver on bucket name over client.
+func mustOpen(t *testing.T, client *awss3.Client, name string) *bucket {
+	t.Helper()
+	b, err := openBucket(client, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 // TestEndpointWithoutScheme: an endpoint the SDK cannot send to is refused
@@ -162,8 +258,21 @@ func TestInvalidBucketName(t *testing.T) {
 						t.Errorf("%s: want the status, code and message without the SDK's ids: %v", op.name, err)
 					}
 					oneLine(t, err.Error(), "InvalidBucketName", `refuses the bucket name "`+name+`"`, "lowercase letters, digits, dots and hyphens")
+					if strings.Contains(err.Error(), "k.json") {
+						t.Errorf("%s: the driver names the key (blobstore does): %v", op.name, err)
+					}
 					t.Logf("%s: %v", op.name, err)
 				}
+				// Through blobstore: the key once, and an invalid URL.
+				s, err := blobstore.New(b, &blobstore.Options{Prefix: "msg/"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _, err = s.ReadRecordBytes(ctx, "7")
+				if !errors.Is(err, blobstore.ErrInvalidURL) {
+					t.Errorf("Store: %v, want ErrInvalidURL", err)
+				}
+				keyOnce(t, err, "get", "msg/7.json")
 			})
 		}
 	})
@@ -194,7 +303,7 @@ func TestDNSHintNeedsCustomEndpoint(t *testing.T) {
 			if tc.endpoint == nil {
 				host = "tm-bucket.s3.us-east-1.amazonaws.com"
 			}
-			err = b.wrapError("get", "k.json", &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
+			err = b.wrapError(&smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
 				Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}})
 			if got := strings.Contains(err.Error(), "use_path_style=true"); got != tc.wantHint {
 				t.Errorf("hint present = %v, want %v: %v", got, tc.wantHint, err)

@@ -6,7 +6,11 @@
 // Every data operation is one request made with the SDK's *s3.Client: Get is
 // one GetObject (the version is the ETag of its response), Put is one
 // PutObject that returns the new ETag from its own response (no HEAD
-// afterwards), Delete is one DeleteObject, List is one ListObjectsV2 page.
+// afterwards), Delete is one unconditional DeleteObject, List is one
+// ListObjectsV2 page whose entries carry each object's ETag as that page
+// gives it (no HEAD per object). The three give an ETag in the same form, with
+// its double quotes: a listed version is the version Get and Put give for the
+// same bytes, and can be sent as If-Match.
 // Writes never go through gocloud.dev's blob.Writer, whose transfer manager
 // discards the PutObject response and so the new ETag.
 //
@@ -43,30 +47,42 @@
 // # Errors
 //
 // Errors wrap both a driver sentinel, when one applies, and the SDK error, so
-// errors.Is and errors.As both work:
+// errors.Is and errors.As both work. They name neither the operation nor the
+// key: blobstore adds both, once. A service answer reads as its HTTP status,
+// S3 error code and message, without the SDK's request and host ids:
+// `precondition failed: HTTP 412 PreconditionFailed: At least one of the
+// pre-conditions you specified did not hold`.
 //
 //	S3 answer                                         errors.Is
 //	412 PreconditionFailed (create-only or CAS lost)  driver.ErrPrecondition
 //	409 ConditionalRequestConflict                    driver.ErrConflict
 //	404 NoSuchKey (or NotFound)                       driver.ErrNotFound
 //	404 NoSuchBucket                                  driver.ErrBucketNotFound
+//	400 InvalidBucketName                             driver.ErrInvalidArgument
 //	401 or 403 (AccessDenied, InvalidAccessKeyId,
 //	SignatureDoesNotMatch, ...), ExpiredToken,
 //	InvalidToken, versitygw's 404 XAdminUserNotFound
 //	(unknown access key), or no credentials at all    driver.ErrPermission
 //
-// Anything else (a timeout, a refused connection, a 5xx, a 301 for the wrong
-// region) wraps only the underlying error: for Put it means the outcome is
-// unknown, and blobstore resolves it by reading the object back. The SDK
-// error is a smithy.APIError (ErrorCode) and an *awshttp.ResponseError
-// (HTTPStatusCode), both reachable with errors.As.
+// A 412 or a 409 ConditionalRequestConflict met by a Put the SDK retried is
+// driver.ErrRetriedPrecondition instead (see Retries and timeouts).
 //
-// Two unclassified answers are configuration mistakes, and their message
-// says what to change: 400 InvalidBucketName gives the naming rule (the name
-// is not checked before sending: AWS still serves legacy us-east-1 buckets
-// with upper case and underscores), and a failed DNS lookup of
-// <bucket>.<endpoint host> under a custom endpoint says to set
-// use_path_style=true, as MinIO and most S3-compatible servers need.
+// Anything else (a timeout, a refused connection, a 5xx, a 301 for the wrong
+// region) is the SDK error alone: for Put it means the outcome is unknown,
+// and blobstore resolves it by reading the object back. A request that got
+// no answer reads as the endpoint, the attempts made and the network's words
+// (`request to http://127.0.0.1:9000 failed (3 attempts): dial tcp ...:
+// connection refused`), not the SDK's request URL, which holds the key. The
+// SDK error is a smithy.APIError (ErrorCode) and an *awshttp.ResponseError
+// (HTTPStatusCode), both reachable with errors.As, as is a transport
+// failure's *url.Error.
+//
+// Two answers are configuration mistakes, and their message says what to
+// change: 400 InvalidBucketName gives the naming rule (the name is not
+// checked before sending: AWS still serves legacy us-east-1 buckets with
+// upper case and underscores), and a failed DNS lookup of
+// <bucket>.<endpoint host> under a custom endpoint (left unclassified) says
+// to set use_path_style=true, as MinIO and most S3-compatible servers need.
 //
 // # Retries and timeouts
 //
@@ -79,22 +95,26 @@
 //
 // Retrying a conditional write is safe but has a known effect: if the first
 // attempt landed and only its response was lost, the retry is refused with
-// 412 and Put reports driver.ErrPrecondition for a write that did happen.
-// blobstore reads the object back after every failed write and recognises
-// its own record, so this is never mistaken for a lost race.
+// 412 (or 409 ConditionalRequestConflict) for a write that did happen. Put
+// notes whether the SDK retried and then reports
+// driver.ErrRetriedPrecondition, an unknown outcome, never
+// driver.ErrPrecondition: blobstore reads the object back and recognises its
+// own record, so this is never mistaken for a lost race.
 //
 // # As
 //
-// The driver.Bucket returned by OpenBucket and by the URL opener has an
-// As(any) bool method that accepts **s3.Client (the SDK client it uses, from
-// github.com/aws/aws-sdk-go-v2/service/s3). Errors: smithy.APIError and
-// *awshttp.ResponseError via errors.As.
+// The driver.Bucket returned by OpenBucket and by the URL opener implements
+// driver.Aser: its As method accepts **s3.Client (the SDK client it uses,
+// from github.com/aws/aws-sdk-go-v2/service/s3), and blobstore.Store.As
+// forwards to it, so a Store opened on an s3:// URL gives its client the same
+// way. Errors: smithy.APIError and *awshttp.ResponseError via errors.As.
 //
 // # Deletes
 //
-// Delete sends If-Match when given a version. AWS S3 and versitygw (v1.8.0)
-// enforce it; MinIO ignores it and deletes anyway, so Capabilities reports
-// ConditionalDelete false and blobstore never relies on it.
+// Delete is one DeleteObject without a condition; deleting a missing key
+// succeeds. blobstore never deletes a record another host may still write
+// (it writes tombstones), and MinIO would ignore an If-Match on a delete
+// anyway.
 //
 // # Keys
 //
@@ -242,7 +262,7 @@ func customEndpoint(o awss3.Options) (string, bool) {
 	return "", false
 }
 
-// bucket implements driver.Bucket and driver.Describer.
+// bucket implements driver.Bucket and driver.Aser.
 type bucket struct {
 	client *awss3.Client
 	name   string
@@ -258,8 +278,8 @@ type bucket struct {
 }
 
 var (
-	_ driver.Bucket    = (*bucket)(nil)
-	_ driver.Describer = (*bucket)(nil)
+	_ driver.Bucket = (*bucket)(nil)
+	_ driver.Aser   = (*bucket)(nil)
 )
 
 var errClosed = errors.New("s3: bucket is closed")
@@ -343,16 +363,16 @@ func (b *bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 		Key:    aws.String(key),
 	}, b.optFns...)
 	if err != nil {
-		return driver.Object{}, b.wrapError("get", key, err)
+		return driver.Object{}, b.wrapError(err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)
 	if err != nil {
-		return driver.Object{}, b.wrapError("get", key, err)
+		return driver.Object{}, b.wrapError(err)
 	}
 	etag := aws.ToString(out.ETag)
 	if etag == "" {
-		return driver.Object{}, fmt.Errorf("s3: get %q: response has no ETag", key)
+		return driver.Object{}, errors.New("s3: GetObject response has no ETag")
 	}
 	return driver.Object{Data: data, Version: etag}, nil
 }
@@ -391,44 +411,43 @@ func (b *bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 		// A retry's 409 ConditionalRequestConflict may be a conflict with
 		// the earlier attempt itself, still being applied: no proof either.
 		if s := sentinelFor(err); retried.Load() && (errors.Is(s, driver.ErrPrecondition) || errors.Is(s, driver.ErrConflict)) {
-			return "", fmt.Errorf("s3: put %q: %w (the SDK retried; the first attempt may have landed): %w",
-				key, driver.ErrRetriedPrecondition, err)
+			// The sentinel's own words say the earlier attempt may have
+			// landed.
+			return "", fmt.Errorf("%w: %w", driver.ErrRetriedPrecondition, compact(err))
 		}
-		return "", b.wrapError("put", key, err)
+		return "", b.wrapError(err)
 	}
 	etag := aws.ToString(out.ETag)
 	if etag == "" {
 		// The write landed but its version is unknown: an error that is not
 		// a sentinel makes blobstore read it back.
-		return "", fmt.Errorf("s3: put %q: response has no ETag", key)
+		return "", errors.New("s3: PutObject response has no ETag")
 	}
 	return etag, nil
 }
 
-// Delete implements driver.Bucket. S3 answers a delete of a missing key with
-// success; a 404 NoSuchKey (AWS, when If-Match names a missing object) is
-// success too.
-func (b *bucket) Delete(ctx context.Context, key, ifVersion string) error {
+// Delete implements driver.Bucket: one DeleteObject, without a condition. S3
+// answers a delete of a missing key with success; a 404 NoSuchKey, should a
+// service give one, is success too.
+func (b *bucket) Delete(ctx context.Context, key string) error {
 	if b.closed.Load() {
 		return errClosed
 	}
-	in := &awss3.DeleteObjectInput{
+	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{
 		Bucket: aws.String(b.name),
 		Key:    aws.String(key),
-	}
-	if ifVersion != "" {
-		in.IfMatch = aws.String(ifVersion)
-	}
-	_, err := b.client.DeleteObject(ctx, in, b.optFns...)
-	err = b.wrapError("delete", key, err)
+	}, b.optFns...)
+	err = b.wrapError(err)
 	if errors.Is(err, driver.ErrNotFound) {
 		return nil
 	}
 	return err
 }
 
-// List implements driver.Bucket.
-func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+// List implements driver.Bucket. Each entry's version is the ETag the page
+// gives for the object, which is in the form GetObject and PutObject give it
+// (quoted): no request per object.
+func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.Entry, string, error) {
 	if b.closed.Load() {
 		return nil, "", errClosed
 	}
@@ -444,29 +463,30 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 	}
 	out, err := b.client.ListObjectsV2(ctx, in, b.optFns...)
 	if err != nil {
-		return nil, "", b.wrapError("list", prefix, err)
+		return nil, "", b.wrapError(err)
 	}
-	keys := make([]string, 0, len(out.Contents))
+	entries := make([]driver.Entry, 0, len(out.Contents))
 	for _, obj := range out.Contents {
-		keys = append(keys, aws.ToString(obj.Key))
+		key, etag := aws.ToString(obj.Key), aws.ToString(obj.ETag)
+		if etag == "" {
+			// Not a version blobstore could compare: fail rather than
+			// make every listing look like a change (or like none).
+			return nil, "", fmt.Errorf("s3: ListObjectsV2 gives no ETag for object %q", key)
+		}
+		entries = append(entries, driver.Entry{Key: key, Version: etag})
 	}
 	var next string
 	if aws.ToBool(out.IsTruncated) {
 		next = aws.ToString(out.NextContinuationToken)
 		if next == "" {
-			return nil, "", fmt.Errorf("s3: list %q: truncated page without a continuation token", prefix)
+			return nil, "", errors.New("s3: ListObjectsV2 gives a truncated page without a continuation token")
 		}
 	}
-	return keys, next, nil
+	return entries, next, nil
 }
 
-// Capabilities implements driver.Describer. MinIO ignores If-Match on
-// DeleteObject (see the package doc), so conditional deletes are not claimed.
-func (b *bucket) Capabilities() driver.Capabilities {
-	return driver.Capabilities{ConditionalDelete: false}
-}
-
-// As exposes the SDK client: pass a **s3.Client.
+// As implements driver.Aser: it exposes the SDK client to a **s3.Client
+// (blobstore.Store.As forwards here).
 func (b *bucket) As(i any) bool {
 	p, ok := i.(**awss3.Client)
 	if !ok {

@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,10 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -100,25 +104,18 @@ func TestConditionalWrites(t *testing.T) {
 		_, err = b.Get(ctx, "p/none.json")
 		wantErr(t, "Get of a missing key", err, driver.ErrNotFound)
 
-		if err := b.Delete(ctx, "p/none.json", ""); err != nil {
+		if err := b.Delete(ctx, "p/none.json"); err != nil {
 			t.Fatalf("Delete of a missing key: %v", err)
 		}
-		// MinIO ignores If-Match on delete: record what this service does.
-		err = b.Delete(ctx, key, v1)
-		switch {
-		case errors.Is(err, driver.ErrPrecondition):
-			t.Logf("%s refuses a delete with a stale If-Match", e.name)
-		case err == nil:
-			t.Logf("%s ignores If-Match on delete (stale version, object deleted: %v)", e.name,
-				func() bool { _, err := b.Get(ctx, key); return errors.Is(err, driver.ErrNotFound) }())
-		default:
-			t.Fatalf("Delete with a stale version: %v", err)
-		}
-		if err := b.Delete(ctx, key, ""); err != nil {
+		// Delete is unconditional: it removes whatever version is current.
+		if err := b.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		_, err = b.Get(ctx, key)
 		wantErr(t, "Get after Delete", err, driver.ErrNotFound)
+		if err := b.Delete(ctx, key); err != nil {
+			t.Fatalf("second Delete: %v", err)
+		}
 
 		// A deleted key can be created again.
 		if _, err := b.Put(ctx, key, []byte(`{"n":3}`), driver.CreateOnly); err != nil {
@@ -140,7 +137,7 @@ func TestMissingBucket(t *testing.T) {
 		wantErr(t, "Put CAS", err, driver.ErrBucketNotFound)
 		_, _, err = b.List(ctx, "", "")
 		wantErr(t, "List", err, driver.ErrBucketNotFound)
-		err = b.Delete(ctx, "k.json", "")
+		err = b.Delete(ctx, "k.json")
 		wantErr(t, "Delete", err, driver.ErrBucketNotFound)
 	})
 }
@@ -254,7 +251,7 @@ func TestUnreachable(t *testing.T) {
 					_, err := b.Put(ctx, "k.json", []byte(`{}`), `"v"`)
 					return err
 				},
-				"Delete": func(ctx context.Context) error { return b.Delete(ctx, "k.json", "") },
+				"Delete": func(ctx context.Context) error { return b.Delete(ctx, "k.json") },
 				"List": func(ctx context.Context) error {
 					_, _, err := b.List(ctx, "", "")
 					return err
@@ -278,6 +275,9 @@ func TestUnreachable(t *testing.T) {
 				}
 				if elapsed > tc.max {
 					t.Fatalf("%s took %v, want at most %v: %v", op, elapsed, tc.max, err)
+				}
+				if strings.Contains(err.Error(), "k.json") {
+					t.Errorf("%s: the driver names the key (blobstore does): %v", op, err)
 				}
 				t.Logf("%s failed after %v: %v", op, elapsed.Round(time.Millisecond), err)
 			}
@@ -308,6 +308,13 @@ func TestUnreachableURL(t *testing.T) {
 		t.Fatalf("StoreExists took %v", elapsed)
 	}
 	t.Logf("failed after %v: %v", elapsed.Round(time.Millisecond), err)
+	_, _, err = s.ReadRecordBytes(ctx, "7")
+	if !errors.Is(err, blobstore.ErrUnavailable) {
+		t.Fatalf("ReadRecordBytes: %v, want ErrUnavailable", err)
+	}
+	keyOnce(t, err, "get", "p/7.json")
+	oneLine(t, err.Error(), "connection refused")
+	t.Logf("%v", err)
 }
 
 // TestRacingWriters: N writers with a driver and a client each race a
@@ -395,12 +402,14 @@ func TestListPaging(t *testing.T) {
 				var got []string
 				token, pages := "", 0
 				for {
-					keys, next, err := b.List(ctx, "list/", token)
+					entries, next, err := b.List(ctx, "list/", token)
 					if err != nil {
 						t.Fatalf("List page %d: %v", pages, err)
 					}
 					pages++
-					got = append(got, keys...)
+					for _, en := range entries {
+						got = append(got, en.Key)
+					}
 					if next == "" {
 						break
 					}
@@ -479,7 +488,7 @@ func TestRequestsPerOperation(t *testing.T) {
 			}},
 			{"get", func() error { _, err := b.Get(ctx, "k.json"); return err }},
 			{"list", func() error { _, _, err := b.List(ctx, "", ""); return err }},
-			{"delete", func() error { return b.Delete(ctx, "k.json", v) }},
+			{"delete", func() error { return b.Delete(ctx, "k.json") }},
 		}
 		for _, s := range steps {
 			before := c.n.Load()
@@ -512,8 +521,12 @@ func TestURLOpener(t *testing.T) {
 		}
 		defer d.Close()
 		var client *awss3.Client
-		if !d.(interface{ As(any) bool }).As(&client) || client == nil {
+		if a, ok := d.(driver.Aser); !ok || !a.As(&client) || client == nil {
 			t.Fatal("As(**s3.Client) failed")
+		}
+		var other *awss3.Options
+		if d.(driver.Aser).As(&other) {
+			t.Error("As(**s3.Options) reported success")
 		}
 		v, err := d.Put(ctx, "direct.json", []byte(`{}`), driver.CreateOnly)
 		if err != nil {
@@ -536,9 +549,14 @@ func TestURLOpener(t *testing.T) {
 		if ok, err := s.StoreExists(ctx); err != nil || !ok {
 			t.Fatalf("StoreExists = %v, %v", ok, err)
 		}
-		keys, _, err := d.List(ctx, "orders/billing/", "")
-		if err != nil || len(keys) == 0 {
-			t.Fatalf("nothing under the prefix: %v %v", keys, err)
+		// The Store forwards As to the driver.
+		var storeClient *awss3.Client
+		if !s.As(&storeClient) || storeClient == nil {
+			t.Fatal("Store.As(**s3.Client) failed")
+		}
+		entries, _, err := d.List(ctx, "orders/billing/", "")
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("nothing under the prefix: %v %v", entries, err)
 		}
 
 		// A missing bucket through the URL.
@@ -618,9 +636,6 @@ func TestOpenBucketOptions(t *testing.T) {
 		got.AttemptTimeout != DefaultAttemptTimeout || got.PageSize != DefaultPageSize {
 		t.Errorf("defaults not applied: %+v", got)
 	}
-	if driver.CapabilitiesOf(d).ConditionalDelete {
-		t.Error("claims conditional deletes")
-	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -664,10 +679,14 @@ func TestErrorMapping(t *testing.T) {
 		{"500", apiErr(500, "InternalError"), nil},
 		{"503", apiErr(503, "SlowDown"), nil},
 		{"transport", &smithy.OperationError{Err: errors.New("dial tcp: connection refused")}, nil},
+		{"transport-url", &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject",
+			Err: &retry.MaxAttemptsError{Attempt: 3, Err: &url.Error{Op: "Put",
+				URL: "http://127.0.0.1:9000/b/k.json?x-id=PutObject",
+				Err: errors.New("dial tcp 127.0.0.1:9000: connect: connection refused")}}}, nil},
 		{"deadline", context.DeadlineExceeded, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := (&bucket{name: "b"}).wrapError("put", "k.json", tc.err)
+			err := (&bucket{name: "b"}).wrapError(tc.err)
 			for _, s := range sentinels {
 				if got := errors.Is(err, s); got != (s == tc.want) { //nolint:errorlint // comparing sentinel identities
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
@@ -676,12 +695,152 @@ func TestErrorMapping(t *testing.T) {
 			if !errors.Is(err, tc.err) {
 				t.Errorf("the SDK error is not wrapped: %v", err)
 			}
-			if want := `s3: put "k.json": `; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
-				t.Errorf("message %q does not start with %q", err, want)
+			// The sentinel and the SDK's words, nothing else: blobstore
+			// names the operation and the key.
+			msg := err.Error()
+			want := compact(tc.err).Error()
+			if tc.want != nil {
+				want = tc.want.Error() + ": " + want
+			}
+			if msg != want {
+				t.Errorf("message %q, want %q", msg, want)
+			}
+			if strings.Contains(msg, "s3: put") || strings.Contains(msg, "k.json") {
+				t.Errorf("message %q names the operation or the key", msg)
 			}
 		})
 	}
-	if (&bucket{name: "b"}).wrapError("get", "k", nil) != nil {
+	// A request without an answer: the endpoint, the attempts and the
+	// network's words, not the SDK's request URL (which holds the key).
+	err := (&bucket{name: "b"}).wrapError(&smithy.OperationError{ServiceID: "S3", OperationName: "GetObject",
+		Err: &retry.MaxAttemptsError{Attempt: 3, Err: &url.Error{Op: "Get",
+			URL: "http://127.0.0.1:9000/b/k.json?x-id=GetObject", Err: context.DeadlineExceeded}}})
+	if want := "request to http://127.0.0.1:9000 failed (3 attempts): context deadline exceeded"; err.Error() != want {
+		t.Errorf("transport error reads %q, want %q", err, want)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the network error is not wrapped: %v", err)
+	}
+	if (&bucket{name: "b"}).wrapError(nil) != nil {
 		t.Error("wrapError(nil) != nil")
 	}
+}
+
+// TestListVersions: a listing gives each object's version in the very form
+// Put returned it and Get returns it (S3's quoted ETag), on every page of a
+// listing that spans several, and a listed version is usable as If-Match.
+func TestListVersions(t *testing.T) {
+	const n = 7 // pages of 1; 2, 2, 2, 1; 3, 3, 1; 7
+	forEachEmulator(t, func(t *testing.T, e emulator) {
+		t.Helper()
+		ctx := testContext(t, 2*time.Minute)
+		name := newTestBucket(ctx, t, e)
+		w := newBucket(t, e, name, nil, nil)
+
+		want := map[string]string{} // key: the version Put returned last
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("v/%d.json", i)
+			body := fmt.Appendf(nil, `{"n":%d}`, i)
+			switch i {
+			case 1:
+				body = nil // an empty object has an ETag too
+			case 4:
+				body = bytes.Repeat([]byte("x"), 256<<10) // still one PutObject
+			}
+			v, err := w.Put(ctx, keys[i], body, driver.CreateOnly)
+			if err != nil {
+				t.Fatalf("create %s: %v", keys[i], err)
+			}
+			want[keys[i]] = v
+		}
+		// Overwrite some keys: a listing must show the current version.
+		for i := 0; i < n; i += 2 {
+			v, err := w.Put(ctx, keys[i], fmt.Appendf(nil, `{"n":%d,"again":true}`, i), want[keys[i]])
+			if err != nil {
+				t.Fatalf("CAS %s: %v", keys[i], err)
+			}
+			want[keys[i]] = v
+		}
+		// Keys outside the prefix, around it in lexical order.
+		for _, k := range []string{"u/0.json", "v.json", "v0.json", "w/0.json"} {
+			if _, err := w.Put(ctx, k, []byte(`{}`), driver.CreateOnly); err != nil {
+				t.Fatalf("create %s: %v", k, err)
+			}
+		}
+		for _, k := range keys {
+			if obj := mustGet(ctx, t, w, k); obj.Version != want[k] {
+				t.Fatalf("%s: Get gives version %q, Put returned %q", k, obj.Version, want[k])
+			}
+		}
+		t.Logf("%s: Put and Get give version %s", e.name, want[keys[0]])
+
+		list := func(t *testing.T, b *bucket) (got []driver.Entry, sizes []int) {
+			t.Helper()
+			token := ""
+			for {
+				entries, next, err := b.List(ctx, "v/", token)
+				if err != nil {
+					t.Fatalf("List page %d: %v", len(sizes), err)
+				}
+				got = append(got, entries...)
+				sizes = append(sizes, len(entries))
+				if next == "" {
+					return got, sizes
+				}
+				if len(sizes) > 2*n {
+					t.Fatal("List does not end")
+				}
+				token = next
+			}
+		}
+		for _, ps := range []int{1, 2, 3, 0} {
+			t.Run(fmt.Sprintf("page-size-%d", ps), func(t *testing.T) {
+				b := newBucket(t, e, name, nil, &Options{PageSize: ps})
+				got, sizes := list(t, b)
+				if len(sizes) > 1 && sizes[len(sizes)-1] == 0 {
+					// MinIO marks a page that is exactly full as truncated
+					// without looking ahead: the next one is empty.
+					t.Logf("%s: the last page is empty", e.name)
+					sizes = sizes[:len(sizes)-1]
+				}
+				var wantSizes []int
+				for left, size := n, cmp.Or(ps, DefaultPageSize); left > 0; left -= size {
+					wantSizes = append(wantSizes, min(left, size))
+				}
+				if !slices.Equal(sizes, wantSizes) {
+					t.Errorf("pages of %v keys, want %v", sizes, wantSizes)
+				}
+				var gotKeys []string
+				for _, en := range got {
+					gotKeys = append(gotKeys, en.Key)
+					if en.Version != want[en.Key] {
+						t.Errorf("%s: listed version %q, Put returned (and Get gives) %q", en.Key, en.Version, want[en.Key])
+					}
+				}
+				if !slices.Equal(gotKeys, keys) {
+					t.Fatalf("listed %q, want %q", gotKeys, keys)
+				}
+			})
+		}
+
+		// A listed version is a version the service accepts as If-Match, and
+		// the next listing shows the version that write returned.
+		b := newBucket(t, e, name, nil, &Options{PageSize: 2})
+		got, _ := list(t, b)
+		for _, en := range got[:3] {
+			v, err := b.Put(ctx, en.Key, fmt.Appendf(nil, `{"k":%q,"from":"listing"}`, en.Key), en.Version)
+			if err != nil {
+				t.Fatalf("CAS %s on its listed version %q: %v", en.Key, en.Version, err)
+			}
+			want[en.Key] = v
+		}
+		got, _ = list(t, b)
+		t.Logf("%s: ListObjectsV2 gives version %s", e.name, got[0].Version)
+		for _, en := range got {
+			if en.Version != want[en.Key] {
+				t.Errorf("%s: listed version %q after CAS, Put returned %q", en.Key, en.Version, want[en.Key])
+			}
+		}
+	})
 }

@@ -3,22 +3,32 @@
 //
 // A provider supplies exactly what differs between object stores: how to read
 // an object with its version token, how to write one conditionally (create-only
-// or compare-and-swap on that token), how to delete and how to list. Everything
-// else (keys, the record format, validation, fencing, retries, error wrapping)
-// belongs to blobstore.Store, which is the only caller of a Bucket.
+// or compare-and-swap on that token), how to delete and how to list keys with
+// their versions. Everything else (keys, the record format, validation,
+// fencing, retries, error wrapping) belongs to blobstore.Store, which is the
+// only caller of a Bucket.
 //
-// The obligations below are checked by the conformance package, which every
-// driver must pass unchanged.
+// The obligations below are checked by the Driver group of the conformance
+// package, which every driver must pass unchanged.
 //
 // # Errors
 //
 // A driver reports the conditions the Store acts on by returning errors for
 // which errors.Is reports one of the sentinels in this package: ErrNotFound,
 // ErrPrecondition, ErrBucketNotFound, ErrPermission, ErrConflict,
-// ErrRetriedPrecondition, ErrInvalidArgument. Any other
-// error from Put means the outcome is unknown: the Store resolves it by reading
-// the object back. A driver should wrap the provider's error (fmt.Errorf with
-// %w on both) so that callers can still reach the SDK error with errors.As.
+// ErrRetriedPrecondition, ErrInvalidArgument. Any other error from Put means
+// the outcome is unknown: the Store resolves it by reading the object back.
+//
+// A driver wraps its sentinel and the provider's error, and nothing else:
+// fmt.Errorf("%w: %w", driver.ErrNotFound, sdkErr). It does not name the
+// operation or the key; the Store adds both, once, so that a message reads
+// `get "p/7.json": object not found: <the SDK's words>`. Callers can still
+// reach the SDK error with errors.As.
+//
+// # As
+//
+// A Bucket may implement As (see the Aser interface) to expose the provider's
+// SDK client; blobstore.Store.As forwards to it.
 package driver
 
 import (
@@ -68,6 +78,13 @@ type Object struct {
 	Version string
 }
 
+// Entry is one listed object: its key and the version token of its current
+// bytes, the same token Get would return for them.
+type Entry struct {
+	Key     string
+	Version string
+}
+
 // Bucket is a flat namespace of objects addressed by key. Keys are
 // slash-separated UTF-8 strings that the Store has already validated.
 //
@@ -108,41 +125,27 @@ type Bucket interface {
 	// every write's bytes differ.
 	Put(ctx context.Context, key string, data []byte, ifVersion string) (version string, err error)
 
-	// Delete removes the object. Deleting a missing object succeeds. If
-	// ifVersion is not empty the driver should delete only if the current
-	// version equals it and otherwise return ErrPrecondition; services that
-	// ignore conditional deletes exist (see Capabilities), and the Store never
-	// relies on this for safety.
-	Delete(ctx context.Context, key, ifVersion string) error
+	// Delete removes the object unconditionally. Deleting a missing object
+	// succeeds. The Store never deletes a record another host may still write
+	// (it writes tombstones instead), so no condition is needed, and several
+	// services ignore conditional deletes anyway (MinIO, fake-gcs-server).
+	Delete(ctx context.Context, key string) error
 
-	// List returns, in lexical order, the keys that start with prefix. It
-	// returns at most one page: a non-empty next token asks the caller to call
-	// again with it. It must return ErrBucketNotFound if the container does
-	// not exist.
-	List(ctx context.Context, prefix, pageToken string) (keys []string, next string, err error)
+	// List returns, in lexical order of key, the objects whose keys start
+	// with prefix, each with the version token of its current bytes (S3's
+	// ETag, GCS's generation, Azure's ETag), in the same form Get and Put
+	// return it. It returns at most one page: a non-empty next token asks the
+	// caller to call again with it. It must return ErrBucketNotFound if the
+	// container does not exist.
+	List(ctx context.Context, prefix, pageToken string) (entries []Entry, next string, err error)
 
 	// Close releases the driver's resources. The Bucket is unusable after it.
 	Close() error
 }
 
-// Capabilities describes optional behaviour. A Bucket that also implements
-// Describer reports them; one that does not is assumed to have none.
-type Capabilities struct {
-	// ConditionalDelete is true when Delete enforces ifVersion atomically.
-	ConditionalDelete bool
-}
-
-// Describer is an optional interface a Bucket implements to report its
-// capabilities.
-type Describer interface {
-	Capabilities() Capabilities
-}
-
-// CapabilitiesOf returns b's capabilities, or the zero value if b does not
-// implement Describer.
-func CapabilitiesOf(b Bucket) Capabilities {
-	if d, ok := b.(Describer); ok {
-		return d.Capabilities()
-	}
-	return Capabilities{}
+// Aser is implemented by a Bucket that exposes its provider's SDK client.
+// As reports whether target, a pointer to a variable of a type the driver
+// documents, was set.
+type Aser interface {
+	As(target any) bool
 }

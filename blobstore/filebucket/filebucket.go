@@ -1,21 +1,26 @@
 // Package filebucket is a driver.Bucket over a local directory with atomic
-// create-only, compare-and-swap and conditional delete that hold across OS
-// processes sharing the directory. It backs "file://" store URLs.
+// create-only and compare-and-swap writes that hold across OS processes
+// sharing the directory. It backs "file://" store URLs.
 //
 // gocloud.dev's fileblob is not safe for leases: its create-only write is a
 // check followed by a rename (racing creators both win), and its ETag
 // (modification time and size) can repeat for different bytes. This driver
 // instead:
 //
-//   - serializes every conditional operation on a key with an exclusive
-//     advisory lock (flock on Unix, LockFileEx on Windows) on a lock file of
-//     its own, so the check and the write are one atomic step for every
+//   - serializes every write and delete of a key with an exclusive advisory
+//     lock (flock on Unix, LockFileEx on Windows) on a lock file of its own,
+//     so a conditional write's check and write are one atomic step for every
 //     process using this driver;
 //   - writes a new version to a temporary file, syncs it, renames it over the
 //     object and syncs the directory, so a reader or a crash sees the old
 //     bytes or the new ones, never a torn mix;
 //   - uses a SHA-256 of the bytes as the version token, so a token changes
-//     whenever the bytes change.
+//     whenever the bytes change. Get, Put and List all compute it from the
+//     bytes (List reads each file it returns), so they agree on it.
+//
+// Errors carry the driver sentinel and the file system's error shown without
+// its path: the path is the directory plus the key, and blobstore.Store names
+// the key. errors.As still reaches the *fs.PathError or *os.LinkError.
 //
 // Objects are plain files at <root>/<key>, readable with cat. The driver keeps
 // its lock files and temporary files under <root>/.tidemark-fs/, which listing
@@ -68,22 +73,22 @@ func Open(root string) (*Bucket, error) {
 // Root returns the directory the Bucket stores objects in.
 func (b *Bucket) Root() string { return b.root }
 
-// Capabilities reports that Delete enforces its version condition.
-func (b *Bucket) Capabilities() driver.Capabilities {
-	return driver.Capabilities{ConditionalDelete: true}
-}
+var (
+	errInvalidKey  = errors.New(`invalid key: it must be a relative slash-separated path with no empty, "." or ".." segment, backslash or NUL byte`)
+	errReservedKey = errors.New("invalid key: " + internalDir + "/ holds the driver's own files")
+)
 
 func (b *Bucket) path(key string) (string, error) {
 	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, `\`) || strings.ContainsRune(key, 0) {
-		return "", fmt.Errorf("file: invalid key %q", key)
+		return "", errInvalidKey
 	}
 	for _, seg := range strings.Split(key, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return "", fmt.Errorf("file: invalid key %q", key)
+			return "", errInvalidKey
 		}
 	}
 	if key == internalDir || strings.HasPrefix(key, internalDir+"/") {
-		return "", fmt.Errorf("file: key %q is reserved", key)
+		return "", errReservedKey
 	}
 	return filepath.Join(b.root, filepath.FromSlash(key)), nil
 }
@@ -93,29 +98,58 @@ func version(data []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// pathless shows a file system error without its path, which holds the key
+// (blobstore.Store names the key once), and keeps the error for errors.Is and
+// errors.As.
+type pathless struct {
+	msg string
+	err error
+}
+
+func (e *pathless) Error() string { return e.msg }
+func (e *pathless) Unwrap() error { return e.err }
+
+// hidePath returns err, an error straight from the os package, without its
+// path. Other errors are returned unchanged.
+func hidePath(err error) error {
+	switch e := err.(type) { //nolint:errorlint // only an unwrapped os error is reworded
+	case *fs.PathError:
+		return &pathless{msg: e.Op + ": " + e.Err.Error(), err: err}
+	case *os.LinkError:
+		return &pathless{msg: e.Op + ": " + e.Err.Error(), err: err}
+	}
+	return err
+}
+
+// rootMissing is the error for a root directory that does not exist; err is
+// the error that showed it.
+func (b *Bucket) rootMissing(err error) error {
+	return fmt.Errorf("%w: the directory %s does not exist: %w", driver.ErrBucketNotFound, b.root, hidePath(err))
+}
+
 // notFound maps a missing file to ErrNotFound, or to ErrBucketNotFound when
 // the root directory itself is missing.
-func (b *Bucket) notFound(op, key string, err error) error {
-	if _, serr := os.Stat(b.root); errors.Is(serr, fs.ErrNotExist) {
-		return fmt.Errorf("file: %s %q: directory %s does not exist: %w", op, key, b.root, driver.ErrBucketNotFound)
+func (b *Bucket) notFound(err error) error {
+	if _, serr := os.Stat(b.root); isMissing(serr) {
+		return b.rootMissing(serr)
 	}
-	return fmt.Errorf("file: %s %q: %w: %w", op, key, driver.ErrNotFound, err)
+	return fmt.Errorf("%w: %w", driver.ErrNotFound, hidePath(err))
 }
 
 // classify is the one place where file system errors become driver
 // sentinels. A refusal by the file system (EACCES, EPERM, or EROFS for a
 // read-only mount) is ErrPermission, never an outage, and its message names
 // the directory and what to check. Anything else is left unclassified.
-func (b *Bucket) classify(op, key string, err error) error {
+func (b *Bucket) classify(err error) error {
 	switch {
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("file: %s %q: %w: %w: the file system holding %s is read-only: mount it read-write or choose another directory",
-			op, key, driver.ErrPermission, err, b.root)
+		return fmt.Errorf("%w: %w: the file system holding %s is read-only: mount it read-write or choose another directory",
+			driver.ErrPermission, hidePath(err), b.root)
 	case errors.Is(err, fs.ErrPermission): // EACCES, EPERM
-		return fmt.Errorf("file: %s %q: %w: %w: check the directory's permissions: this process must be able to create, rename and remove files in %s",
-			op, key, driver.ErrPermission, err, b.root)
+		return fmt.Errorf("%w: %w: check the directory's permissions: this process must be able to create, rename and remove files in %s",
+			driver.ErrPermission, hidePath(err), b.root)
 	}
-	return fmt.Errorf("file: %s %q: %w", op, key, err)
+	return hidePath(err)
 }
 
 func isMissing(err error) bool {
@@ -136,9 +170,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		if isMissing(err) {
-			return driver.Object{}, b.notFound("get", key, err)
+			return driver.Object{}, b.notFound(err)
 		}
-		return driver.Object{}, b.classify("get", key, err)
+		return driver.Object{}, b.classify(err)
 	}
 	return driver.Object{Data: data, Version: version(data)}, nil
 }
@@ -163,22 +197,24 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	}
 	unlock, err := b.lock(ctx, key)
 	if err != nil {
-		return "", b.classify("put", key, err)
+		return "", b.classify(err)
 	}
 	defer unlock()
 
 	cur, err := b.current(p)
 	if err != nil {
-		return "", b.classify("put", key, err)
+		return "", b.classify(err)
 	}
 	switch {
 	case ifVersion == driver.CreateOnly && cur != "":
-		return "", fmt.Errorf("file: create %q: object exists: %w", key, driver.ErrPrecondition)
+		return "", fmt.Errorf("%w: the object exists", driver.ErrPrecondition)
+	case ifVersion != driver.CreateOnly && cur == "":
+		return "", fmt.Errorf("%w: the object is missing", driver.ErrPrecondition)
 	case ifVersion != driver.CreateOnly && cur != ifVersion:
-		return "", fmt.Errorf("file: put %q: version changed: %w", key, driver.ErrPrecondition)
+		return "", fmt.Errorf("%w: the version changed", driver.ErrPrecondition)
 	}
 	if err := b.replace(p, data); err != nil {
-		return "", b.classify("put", key, err)
+		return "", b.classify(err)
 	}
 	return version(data), nil
 }
@@ -240,43 +276,45 @@ func (b *Bucket) mkdirDurable(dir string) error {
 	return nil
 }
 
-// Delete implements driver.Bucket.
-func (b *Bucket) Delete(ctx context.Context, key, ifVersion string) error {
+// Delete implements driver.Bucket. It removes the object unconditionally,
+// under the key's lock so that it never lands between a compare-and-swap's
+// check and its write. Deleting a missing object (or one in a missing
+// directory) succeeds and creates nothing.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
 	p, err := b.path(key)
 	if err != nil {
 		return err
 	}
+	if _, err := os.Lstat(p); isMissing(err) {
+		return nil
+	}
 	unlock, err := b.lock(ctx, key)
 	if err != nil {
+		return b.classify(err)
+	}
+	defer unlock()
+	if err := os.Remove(p); err != nil {
 		if isMissing(err) {
 			return nil
 		}
-		return b.classify("delete", key, err)
+		return b.classify(err)
 	}
-	defer unlock()
-	cur, err := b.current(p)
-	if err != nil {
-		return b.classify("delete", key, err)
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return b.classify(err)
 	}
-	if cur == "" {
-		return nil
-	}
-	if ifVersion != "" && cur != ifVersion {
-		return fmt.Errorf("file: delete %q: version changed: %w", key, driver.ErrPrecondition)
-	}
-	if err := os.Remove(p); err != nil && !isMissing(err) {
-		return b.classify("delete", key, err)
-	}
-	return syncDir(filepath.Dir(p))
+	return nil
 }
 
 // List implements driver.Bucket. The page token is the last key returned.
-func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+// Each entry's version is computed from the file's bytes, as Get computes it,
+// so List reads every file it returns. A file removed between the directory
+// walk and its read is left out.
+func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.Entry, string, error) {
 	if _, err := os.Stat(b.root); err != nil {
 		if isMissing(err) {
-			return nil, "", fmt.Errorf("file: list %q: directory %s does not exist: %w", prefix, b.root, driver.ErrBucketNotFound)
+			return nil, "", b.rootMissing(err)
 		}
-		return nil, "", b.classify("list", prefix, err)
+		return nil, "", b.classify(err)
 	}
 	// Walk only the deepest directory the prefix names.
 	start := b.root
@@ -315,14 +353,29 @@ func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, 
 		return nil
 	})
 	if err != nil {
-		return nil, "", b.classify("list", prefix, err)
+		return nil, "", b.classify(err)
 	}
 	sort.Strings(keys)
+	next := ""
 	if len(keys) > PageSize {
 		keys = keys[:PageSize]
-		return keys, keys[len(keys)-1], nil
+		next = keys[len(keys)-1]
 	}
-	return keys, "", nil
+	entries := make([]driver.Entry, 0, len(keys))
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		data, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(k)))
+		if err != nil {
+			if isMissing(err) {
+				continue // deleted since the walk
+			}
+			return nil, "", b.classify(err)
+		}
+		entries = append(entries, driver.Entry{Key: k, Version: version(data)})
+	}
+	return entries, next, nil
 }
 
 // Close implements driver.Bucket.

@@ -290,12 +290,12 @@ func TestKilledWriterNeverTearsARecord(t *testing.T) {
 		}
 	}
 	// Temporary files of killed writers are never listed as objects.
-	keys, _, err := b.List(ctx, "", "")
+	entries, _, err := b.List(ctx, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || keys[0] != "big" {
-		t.Fatalf("List = %v, want only big", keys)
+	if len(entries) != 1 || entries[0].Key != "big" {
+		t.Fatalf("List = %v, want only big", entries)
 	}
 	if tmp, _ := os.ReadDir(filepath.Join(dir, ".tidemark-fs", "tmp")); len(tmp) > 1 {
 		t.Logf("%d temporary files left by killed writers (swept after a minute)", len(tmp))

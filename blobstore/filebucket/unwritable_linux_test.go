@@ -97,7 +97,7 @@ func TestUnwritableDirectory(t *testing.T) {
 			return err
 		}},
 		{"delete", seeded, func(b *filebucket.Bucket) error {
-			return b.Delete(ctx, "existing", v)
+			return b.Delete(ctx, "existing")
 		}},
 	}
 	for _, tc := range tests {

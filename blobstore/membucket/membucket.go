@@ -1,5 +1,5 @@
-// Package membucket is an in-memory driver.Bucket with atomic create-only,
-// compare-and-swap and conditional delete. It backs "mem://" store URLs and
+// Package membucket is an in-memory driver.Bucket with atomic create-only
+// and compare-and-swap writes. It backs "mem://" store URLs and
 // the default run of the conformance suite.
 //
 // Unlike gocloud.dev's memblob, which has create-only writes but no
@@ -65,11 +65,6 @@ func Open(name string) *Bucket {
 	return &Bucket{ns: ns}
 }
 
-// Capabilities reports that Delete enforces its version condition.
-func (b *Bucket) Capabilities() driver.Capabilities {
-	return driver.Capabilities{ConditionalDelete: true}
-}
-
 // Get implements driver.Bucket.
 func (b *Bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 	if err := ctx.Err(); err != nil {
@@ -79,7 +74,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (driver.Object, error) {
 	e, ok := b.ns.objs[key]
 	b.ns.mu.Unlock()
 	if !ok {
-		return driver.Object{}, fmt.Errorf("mem: get %q: %w", key, driver.ErrNotFound)
+		return driver.Object{}, driver.ErrNotFound
 	}
 	return driver.Object{Data: append([]byte(nil), e.data...), Version: e.version}, nil
 }
@@ -94,11 +89,11 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	cur, exists := b.ns.objs[key]
 	switch {
 	case ifVersion == driver.CreateOnly && exists:
-		return "", fmt.Errorf("mem: create %q: object exists: %w", key, driver.ErrPrecondition)
+		return "", fmt.Errorf("%w: the object exists", driver.ErrPrecondition)
 	case ifVersion != driver.CreateOnly && !exists:
-		return "", fmt.Errorf("mem: put %q: object missing: %w", key, driver.ErrPrecondition)
+		return "", fmt.Errorf("%w: the object is missing", driver.ErrPrecondition)
 	case ifVersion != driver.CreateOnly && cur.version != ifVersion:
-		return "", fmt.Errorf("mem: put %q: version changed: %w", key, driver.ErrPrecondition)
+		return "", fmt.Errorf("%w: the version changed", driver.ErrPrecondition)
 	}
 	b.ns.gen++
 	v := strconv.FormatUint(b.ns.gen, 10)
@@ -107,42 +102,35 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 }
 
 // Delete implements driver.Bucket.
-func (b *Bucket) Delete(ctx context.Context, key, ifVersion string) error {
+func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.ns.mu.Lock()
 	defer b.ns.mu.Unlock()
-	cur, exists := b.ns.objs[key]
-	if !exists {
-		return nil
-	}
-	if ifVersion != "" && cur.version != ifVersion {
-		return fmt.Errorf("mem: delete %q: version changed: %w", key, driver.ErrPrecondition)
-	}
 	delete(b.ns.objs, key)
 	return nil
 }
 
 // List implements driver.Bucket. The page token is the last key returned.
-func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]string, string, error) {
+func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.Entry, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
 	b.ns.mu.Lock()
-	var keys []string
-	for k := range b.ns.objs {
+	var entries []driver.Entry
+	for k, e := range b.ns.objs {
 		if strings.HasPrefix(k, prefix) && k > pageToken {
-			keys = append(keys, k)
+			entries = append(entries, driver.Entry{Key: k, Version: e.version})
 		}
 	}
 	b.ns.mu.Unlock()
-	sort.Strings(keys)
-	if len(keys) > PageSize {
-		keys = keys[:PageSize]
-		return keys, keys[len(keys)-1], nil
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
+	if len(entries) > PageSize {
+		entries = entries[:PageSize]
+		return entries, entries[len(entries)-1].Key, nil
 	}
-	return keys, "", nil
+	return entries, "", nil
 }
 
 // Close implements driver.Bucket. It does not discard a named namespace.

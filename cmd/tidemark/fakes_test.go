@@ -51,8 +51,8 @@ func (b faultBucket) Get(context.Context, string) (driver.Object, error) {
 func (b faultBucket) Put(context.Context, string, []byte, string) (string, error) {
 	return "", b.err
 }
-func (b faultBucket) Delete(context.Context, string, string) error { return b.err }
-func (b faultBucket) List(context.Context, string, string) ([]string, string, error) {
+func (b faultBucket) Delete(context.Context, string) error { return b.err }
+func (b faultBucket) List(context.Context, string, string) ([]driver.Entry, string, error) {
 	return nil, "", b.err
 }
 func (b faultBucket) Close() error { return nil }
