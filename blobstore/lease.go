@@ -27,7 +27,8 @@ package blobstore
 //  6. Renew skips its request when a renewal landed within the renew
 //     interval.
 //  7. A heartbeat (one write of the host's presence record) renews every
-//     lease its Store acquired while its presence stood established: a
+//     lease whose last write through its Store named its incarnation,
+//     written while that incarnation stood established: a
 //     heartbeat of the same incarnation had landed, and nothing revoked it
 //     since. The lease's record names that incarnation. A presence record
 //     found fenced, removed or overwritten revokes at once: no later
@@ -419,6 +420,14 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 	for attempt := 0; ; attempt++ {
 		next := base.clone()
 		mutate(&next)
+		if next.held() {
+			// Every owner write names the presence incarnation that renews
+			// the lease from now on: after a revocation (rule 7), the
+			// lease's next write puts it back under the heartbeats.
+			if inc := s.presence.cover(); inc != "" {
+				next.Presence = inc
+			}
+		}
 		next.Counter = base.Counter
 		if err := next.advance(s.key(id), false); err != nil {
 			return record{}, err
@@ -902,9 +911,13 @@ func (s *Store) Remaining(lease Lease) time.Duration {
 }
 
 // Forget makes this Store stop acting as the owner of lease without writing
-// anything: writes under it fail with ErrLeaseLost, and a later Acquire takes
-// the partition with a new token and epoch. Use it when a handover could not
-// be written (its release failed): the lease then expires for the others.
+// anything: writes under it fail with ErrLeaseLost, and a later Acquire
+// through this Store takes the partition at once, with a new token and epoch.
+// Use it when a handover could not be written (its release failed). For the
+// others the lease expires like any other: once its record stood still for a
+// lease duration and so did, or was fenced, the presence record that renews
+// it. While this host keeps heartbeating, that is never: re-acquire the
+// partition here (the processor does), or stop heartbeating.
 func (s *Store) Forget(lease Lease) {
 	if lease.Token == "" || ValidatePartitionID(lease.PartitionID) != nil {
 		return

@@ -521,7 +521,11 @@ func (s *Store) noteMissing(listed map[string]bool) {
 		}
 	}
 	for key, a := range p.absent {
-		if !listed[key] {
+		switch {
+		case listed[key]:
+		case now.Sub(a.since) >= 10*s.leaseDur:
+			delete(p.absent, key) // long gone: a lease naming it is read again
+		default:
 			a.checked = now
 			p.absent[key] = a
 		}

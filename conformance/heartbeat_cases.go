@@ -219,6 +219,36 @@ var heartbeatCases = []testCase{
 		noErr(t, "Leave", a.Leave(e.ctx))
 		noErr(t, "Release after Leave", a.Release(e.ctx, la))
 	}},
+	{"RevokedLeaseReturnsUnderHeartbeats", func(t *testing.T, e *env) {
+		// A presence record removed under its host revokes its renewals;
+		// the lease's next write names the new incarnation, whose
+		// heartbeats renew it from then on, so it costs no record write.
+		a := e.created()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		bkt, err := e.h.OpenBucket(e.ctx)
+		noErr(t, "OpenBucket", err)
+		defer bkt.Close()
+		for _, en := range e.listRaw(bkt, e.prefix+".hosts/") {
+			noErr(t, "delete the presence record", bkt.Delete(e.ctx, en))
+		}
+		e.clock.Advance(renewInterval)
+		noErr(t, "Heartbeat over a removed record", a.Heartbeat(e.ctx))
+		a.bkt.reset()
+		noErr(t, "Renew after the revocation", a.Renew(e.ctx, l))
+		wantCounts(t, "a renewal the heartbeats no longer cover", a, 0, 1, 0, 0)
+		a.bkt.reset()
+		for step := 0; step < 6; step++ {
+			e.clock.Advance(renewInterval)
+			noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+			noErr(t, "Renew", a.Renew(e.ctx, l))
+		}
+		wantCounts(t, "six heartbeats and renewals under the new incarnation", a, 0, 6, 0, 0)
+		if !a.Holds(l) {
+			t.Fatal("the lease lapsed under the new incarnation's heartbeats")
+		}
+	}},
 	{"FencedPresenceNeedsNoSecondFence", func(t *testing.T, e *env) {
 		// A dead host's presence is fenced once, by whoever comes first;
 		// another observer takes the rest of its leases without a second
@@ -256,6 +286,25 @@ var heartbeatCases = []testCase{
 			t.Fatalf("a's presence records %q do not name the host that fenced it", raw)
 		}
 	}},
+}
+
+// listRaw returns the keys under prefix, listed through bkt.
+func (e *env) listRaw(bkt driver.Bucket, prefix string) []string {
+	e.t.Helper()
+	var out []string
+	for token := ""; ; {
+		entries, next, err := bkt.List(e.ctx, prefix, token)
+		if err != nil {
+			e.t.Fatalf("list %q: %v", prefix, err)
+		}
+		for _, en := range entries {
+			out = append(out, en.Key)
+		}
+		if next == "" {
+			return out
+		}
+		token = next
+	}
 }
 
 // rawUnder returns the objects under prefix, read with a driver of their own.

@@ -63,6 +63,9 @@ type Host struct {
 
 	keeps sync.WaitGroup // heartbeats and flush-and-renew calls in flight
 
+	hbMu    sync.Mutex // a heartbeat in flight; stop takes it to leave
+	leaving bool       // set by a graceful stop: no more heartbeats
+
 	mu         sync.Mutex
 	workers    map[string]*worker
 	partitions []string
@@ -350,6 +353,11 @@ func (h *Host) cycle(ctx context.Context) {
 			defer close(beat)
 			hctx, cancel := h.opContext(ctx)
 			defer cancel()
+			h.hbMu.Lock()
+			defer h.hbMu.Unlock()
+			if h.leaving {
+				return
+			}
 			if err := h.store.Heartbeat(hctx); err != nil {
 				h.log.Warn("heartbeat failed", "err", err)
 			}
@@ -790,7 +798,12 @@ func (h *Host) stop(graceful bool) {
 	}
 	if graceful {
 		// Leave first: the others count this host through its leases until
-		// each is released, and not a moment longer.
+		// each is released, and not a moment longer. The leases stay renewed
+		// by the last heartbeat while they are flushed and released. No
+		// heartbeat of this host may follow: it would rejoin the group.
+		h.hbMu.Lock()
+		h.leaving = true
+		h.hbMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), h.store.LeaseDuration())
 		defer cancel()
 		if err := h.store.Leave(ctx); err != nil {
