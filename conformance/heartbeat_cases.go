@@ -102,15 +102,9 @@ var heartbeatCases = []testCase{
 		noErr(t, "the new owner's checkpoint", b.UpdateCheckpoint(e.ctx, lb, blobstore.Checkpoint{Offset: "10"}))
 	}},
 	{"HeartbeatLandingAfterTheFenceGrantsNothing", func(t *testing.T, e *env) {
-		a, b := e.created(), e.store()
-		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		e.partition(a, "0")
-		la := e.acquire(a, "0")
-		_, err := b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		a, b, la := heldAndWatched(t, e)
 		e.clock.Advance(leaseDuration)
-		_, err = b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		scan(t, e, b)
 		// a's heartbeat is on the wire when b declares a dead and takes
 		// the lease; it arrives after.
 		presence := e.prefix + ".hosts/" + a.Owner() + "/"
@@ -147,17 +141,11 @@ var heartbeatCases = []testCase{
 	{"LiveHostIsNeverFenced", func(t *testing.T, e *env) {
 		// b saw a's presence stand still, but a heartbeats just before b
 		// fences: the fence fails and b takes nothing.
-		a, b := e.created(), e.store()
-		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		e.partition(a, "0")
-		la := e.acquire(a, "0")
-		_, err := b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		a, b, la := heldAndWatched(t, e)
 		e.clock.Advance(leaseDuration)
-		_, err = b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		scan(t, e, b)
 		noErr(t, "a's late heartbeat", a.Heartbeat(e.ctx)) // after b's listing, before b's fence
-		_, err = b.Acquire(e.ctx, "0")
+		_, err := b.Acquire(e.ctx, "0")
 		wantErr(t, "Acquire from a host that just heartbeat", err, blobstore.ErrLeaseHeld)
 		if !a.Holds(la) {
 			t.Fatal("a lost its lease to a failed fence")
@@ -175,31 +163,23 @@ var heartbeatCases = []testCase{
 		// After Leave, a lease left behind is renewed by the last heartbeat
 		// for a lease duration (so it can still be released), by no later
 		// one, and then taken.
-		a, b := e.created(), e.store()
-		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		e.partition(a, "0")
-		la := e.acquire(a, "0")
-		_, err := b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		a, b, la := heldAndWatched(t, e)
 		noErr(t, "Leave", a.Leave(e.ctx))
 		if !a.Holds(la) {
 			t.Fatal("Leave ended a lease its last heartbeat renewed")
 		}
-		_, err = b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		scan(t, e, b)
 		noErr(t, "Heartbeat after Leave (rejoins)", a.Heartbeat(e.ctx))
 		e.clock.Advance(leaseDuration - 1)
 		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		_, err = b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
-		_, err = b.Acquire(e.ctx, "0")
+		scan(t, e, b)
+		_, err := b.Acquire(e.ctx, "0")
 		wantErr(t, "Acquire within a lease duration of Leave", err, blobstore.ErrLeaseHeld)
 		e.clock.Advance(1)
 		if a.Holds(la) {
 			t.Fatal("a heartbeat after Leave renewed a lease held before it")
 		}
-		_, err = b.Scan(e.ctx, nil)
-		noErr(t, "Scan", err)
+		scan(t, e, b)
 		lb, err := b.Acquire(e.ctx, "0")
 		noErr(t, "Acquire of a lease left behind", err)
 		if lb.Epoch != la.Epoch+1 {
@@ -425,4 +405,24 @@ func newRand(seed string) *mrand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(seed))
 	return mrand.New(mrand.NewPCG(h.Sum64(), 7))
+}
+
+// heldAndWatched starts a case's common scene: host a heartbeats and holds
+// partition "0", and host b has listed the store once since.
+func heldAndWatched(t *testing.T, e *env) (a, b opened, la blobstore.Lease) {
+	t.Helper()
+	a, b = e.created(), e.store()
+	noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+	e.partition(a, "0")
+	la = e.acquire(a, "0")
+	_, err := b.Scan(e.ctx, nil)
+	noErr(t, "Scan", err)
+	return a, b, la
+}
+
+// scan lists the store through o, failing the case on an error.
+func scan(t *testing.T, e *env, o opened) {
+	t.Helper()
+	_, err := o.Scan(e.ctx, nil)
+	noErr(t, "Scan", err)
 }

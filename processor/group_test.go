@@ -74,6 +74,12 @@ func (g *group) add(name string, skew time.Duration) *member {
 	if err != nil {
 		g.t.Fatal(err)
 	}
+	return g.join(name, s, clock)
+}
+
+// join starts a host of the group on store s, whose clock is clock.
+func (g *group) join(name string, s *blobstore.Store, clock *clocktest.Clock) *member {
+	g.t.Helper()
 	o := g.opts
 	o.Clock = clock
 	h, err := New(s, g.src, g.rec.factory(name), &o)

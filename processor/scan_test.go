@@ -34,18 +34,7 @@ func (g *group) addOn(name string, bkt driver.Bucket) *member {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	o := g.opts
-	o.Clock = clock
-	h, err := New(s, g.src, g.rec.factory(name), &o)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	if err := h.start(g.ctx); err != nil {
-		g.t.Fatal(err)
-	}
-	m := &member{h: h, clock: clock, store: s, alive: true}
-	g.hosts = append(g.hosts, m)
-	return m
+	return g.join(name, s, clock)
 }
 
 // One record no host can read leaves that partition unowned and balances the
