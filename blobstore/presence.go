@@ -453,12 +453,22 @@ func (s *Store) hostsOf(ctx context.Context, entries []driver.Entry, read bool) 
 		version, fenced := e.Version, known && o.fenced && o.version == e.Version
 		if read || suspect || !named {
 			obj, err := s.bkt.Get(ctx, e.Key)
-			if errors.Is(err, driver.ErrNotFound) {
+			switch {
+			case errors.Is(err, driver.ErrNotFound):
 				listed[e.Key] = false
 				continue // left while we listed
-			}
-			if err != nil {
+			case err != nil && read:
 				return nil, wrapDriverErr("get", e.Key, err)
+			case err != nil && !named:
+				continue // cannot name it this time; the next listing tries again
+			case err != nil:
+				// A balancer carries on: the change counts as a heartbeat
+				// (the host alive), which at worst delays a takeover.
+				s.notePresent(e.Key, version, false, h.Name)
+				o, _ = s.observation(e.Key)
+				h.UnchangedFor = 0
+				hosts = append(hosts, h)
+				continue
 			}
 			var rec presenceRecord
 			if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" || rec.Host == "" {

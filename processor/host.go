@@ -173,12 +173,30 @@ func (h *Host) Run(ctx context.Context) error {
 	if err := h.start(ctx); err != nil {
 		return err
 	}
+	// Renewals run on a ticker of their own: a balancing cycle that takes
+	// long (a large group's first scans, a slow store) never delays them.
+	rctx, stopRenewing := context.WithCancel(ctx)
+	var renewing sync.WaitGroup
+	renewing.Go(func() {
+		t := time.NewTicker(h.opts.BalanceInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				h.renew(rctx)
+			}
+		}
+	})
 	t := time.NewTicker(h.opts.BalanceInterval)
 	defer t.Stop()
 	for {
-		h.cycle(ctx)
+		h.balance(ctx)
 		select {
 		case <-ctx.Done():
+			stopRenewing()
+			renewing.Wait()
 			h.stop(!errors.Is(context.Cause(ctx), ErrAbandon))
 			return nil
 		case <-t.C:
@@ -334,10 +352,18 @@ func (h *Host) noteCorrupt(now []*blobstore.CorruptRecordError) {
 	}
 }
 
-// cycle heartbeats, renews and flushes what the host owns, then rebalances.
-// Every store call is bounded by opContext.
+// cycle heartbeats, renews and flushes what the host owns, then rebalances:
+// one balancing interval's work, as Run does it on two tickers. Every store
+// call is bounded by opContext.
 func (h *Host) cycle(ctx context.Context) {
-	n := h.stats.cycles.Add(1)
+	h.renew(ctx)
+	h.balance(ctx)
+}
+
+// renew heartbeats, and flushes and renews every partition. Its waits are
+// bounded: it returns within the balance interval however the store
+// behaves.
+func (h *Host) renew(ctx context.Context) {
 	// First the heartbeat, which renews every lease the host holds (see
 	// blobstore's rule 7): wait for it, but not past a fraction of the
 	// cycle. Then flush and renew every partition, all at once: a renewal
@@ -383,8 +409,13 @@ func (h *Host) cycle(ctx context.Context) {
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
 	if !waitUntil(waited, bound) {
-		h.log.Warn("renewals still in flight; balancing without waiting for them")
+		h.log.Warn("renewals still in flight; going on without waiting for them")
 	}
+}
+
+// balance reads the group's state and acts on it: sheds, claims, steals.
+func (h *Host) balance(ctx context.Context) {
+	n := h.stats.cycles.Add(1)
 	pl, err := h.plan(ctx)
 	if err != nil {
 		h.log.Warn("balancing skipped", "err", err)

@@ -93,7 +93,7 @@ func TestLargeGroupConverges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
+		t.Cleanup(func() { s.Close() }) // after the hosts stopped
 		h, err := processor.New(s, src, func(string) processor.Processor { return idle{} }, nil)
 		if err != nil {
 			t.Fatal(err)
