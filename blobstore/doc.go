@@ -31,7 +31,7 @@
 //	create lease store if not exists  Store.CreateStoreIfNotExists
 //	delete lease store                Store.DeleteStore
 //	get lease                         Store.GetLease
-//	get all leases                    Store.ListLeases
+//	get all leases                    Store.ListLeases (Store.Scan for a balancer)
 //	create lease if not exists        Store.CreateLeaseIfNotExists
 //	acquire lease                     Store.Acquire (free or expired), Store.Steal (on purpose)
 //	renew lease                       Store.Renew
@@ -52,8 +52,21 @@
 // one wins and the other gets ErrLeaseHeld or ErrLeaseLost. A lease is free
 // when released, or when this Store has seen no write to it for a whole
 // LeaseDuration by its own monotonic clock: no other host's clock is trusted.
-// An owner that has not written successfully within LeaseDuration stops
-// acting as owner. The lease rules are written out at the top of lease.go.
+// An owner that has not renewed within LeaseDuration stops acting as owner.
+//
+// # Groups: presence and one heartbeat for every lease
+//
+// A host of a group calls Heartbeat every RenewInterval: one write of its
+// presence record, which counts the host in the group and renews every lease
+// it holds, so a group whose partitions are idle writes one record per host
+// per interval, not one per partition. A lease renewed that way expires only
+// once its record and its owner's presence record both stood still for
+// LeaseDuration; the host that takes it first fences the presence record, so
+// a heartbeat still in flight renews nothing. A balancer reads the group with
+// Scan: one listing of partitions and hosts with their versions, and no
+// record read in steady state. A Store that never calls Heartbeat keeps the
+// plain lease-manager behaviour: Renew writes the record. The lease rules are
+// written out at the top of lease.go.
 //
 // # Costs
 //

@@ -72,3 +72,38 @@ func ExampleStore_UpdateCheckpoint_fenced() {
 	// host-b stole it at epoch 2
 	// host-a's checkpoint refused: true
 }
+
+// A group's host heartbeats, which renews every lease it holds, and balances
+// from Scan: one listing, with no record read when nothing changed.
+func ExampleStore_Scan() {
+	ctx := context.Background()
+	a, _ := blobstore.Open(ctx, "mem://scan", &blobstore.Options{Owner: "host-a"})
+	b, _ := blobstore.Open(ctx, "mem://scan", &blobstore.Options{Owner: "host-b"})
+	_ = a.CreateStoreIfNotExists(ctx)
+	for _, id := range []string{"0", "1", "2"} {
+		_, _ = a.CreateLeaseIfNotExists(ctx, id)
+	}
+	_ = a.Heartbeat(ctx) // before acquiring: the heartbeats then renew the lease
+	_ = b.Heartbeat(ctx)
+	lease, _ := a.Acquire(ctx, "1")
+
+	snap, err := b.Scan(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, l := range snap.Leases {
+		fmt.Printf("partition %s: owner %q, free %v\n", l.PartitionID, l.Owner, l.Free())
+	}
+	for _, h := range snap.Hosts {
+		fmt.Println("host", h.Name)
+	}
+	_ = a.Heartbeat(ctx) // renews partition 1 without writing its record
+	fmt.Println("host-a holds partition 1:", a.Holds(lease))
+	// Output:
+	// partition 0: owner "", free true
+	// partition 1: owner "host-a", free false
+	// partition 2: owner "", free true
+	// host host-a
+	// host host-b
+	// host-a holds partition 1: true
+}
