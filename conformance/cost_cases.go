@@ -1,10 +1,12 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
 )
@@ -142,7 +144,13 @@ var listCases = []testCase{
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if _, err := s.CreateLeaseIfNotExists(e.ctx, fmt.Sprintf("p%04d", i)); err != nil {
+				// Setup, not the case: an emulator that stalls under load
+				// (Azurite on a busy machine) gets a few more tries.
+				err := retryUnavailable(func() error {
+					_, err := s.CreateLeaseIfNotExists(e.ctx, fmt.Sprintf("p%04d", i))
+					return err
+				})
+				if err != nil {
 					errs <- err
 				}
 			})
@@ -155,7 +163,12 @@ var listCases = []testCase{
 		e.acquire(s, "p0000")
 		e.acquire(s, "p1499")
 		s.bkt.reset()
-		leases, err := e.store().ListLeases(e.ctx)
+		var leases []blobstore.Lease
+		obs := e.store()
+		err := retryUnavailable(func() (err error) {
+			leases, err = obs.ListLeases(e.ctx)
+			return err
+		})
 		noErr(t, "ListLeases", err)
 		if len(leases) != n {
 			t.Fatalf("ListLeases = %d leases, want %d", len(leases), n)
@@ -169,4 +182,17 @@ var listCases = []testCase{
 			t.Fatalf("owners: first %q, second %q, last %q", leases[0].Owner, leases[1].Owner, leases[n-1].Owner)
 		}
 	}},
+}
+
+// retryUnavailable calls f until it succeeds or fails with anything but
+// ErrUnavailable, at most five times.
+func retryUnavailable(f func() error) error {
+	var err error
+	for range 5 {
+		if err = f(); !errors.Is(err, blobstore.ErrUnavailable) {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+	return err
 }

@@ -281,7 +281,9 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 	)
 	for _, id := range parts {
 		if stored != nil && stored[id] {
+			mu.Lock()
 			ok++ // the store showed its record
+			mu.Unlock()
 			continue
 		}
 		sem <- struct{}{}
