@@ -131,6 +131,14 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}, nil
 }
 
+// scanContext bounds a balancing scan by the lease duration: longer than one
+// store call, because a scan of a large group on a slow store must still
+// complete (what it read is kept for the next, so each scan reads less), and
+// renewals run on their own ticker, so nothing waits for it.
+func (h *Host) scanContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, h.store.LeaseDuration())
+}
+
 // opContext bounds one store call by the renew interval, so a hung request
 // never holds up renewals and loss detection for the other partitions.
 func (h *Host) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -217,7 +225,7 @@ func (h *Host) start(ctx context.Context) error {
 	// One scan tells which partitions have a record (and fills the store's
 	// cache for the first cycle); only the missing ones are created.
 	var stored map[string]bool
-	sctx, cancel := h.opContext(ctx)
+	sctx, cancel := h.scanContext(ctx)
 	snap, serr := h.store.Scan(sctx, &blobstore.ScanOptions{ReadChanged: true})
 	cancel()
 	if serr == nil {
@@ -553,7 +561,7 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 // partition count comes from the store, which every host sees alike; only
 // partitions the local source knows are claimed.
 func (h *Host) plan(ctx context.Context) (plan, error) {
-	lctx, cancel := h.opContext(ctx)
+	lctx, cancel := h.scanContext(ctx)
 	defer cancel()
 	h.mu.Lock()
 	readAll := !h.settled
