@@ -28,8 +28,10 @@
 // # Timing
 //
 // Each BalanceInterval (default: the store's renew interval) a host
-// heartbeats, which renews every lease it holds (blobstore's rule 7), flushes
-// due checkpoints, and rebalances from one listing of the store. A host whose
+// heartbeats, which renews every lease it holds (blobstore's rule 7), and
+// flushes due checkpoints; on a ticker of its own it rebalances from one
+// listing of the store, so a long scan (a large group, a slow store; it may
+// take up to the lease duration) never delays a renewal. A host whose
 // partitions were all written within the renew interval skips the heartbeat:
 // its checkpoints renewed them. A killed host's partitions are taken over
 // within lease duration + renew interval + one cycle; a host that stops
