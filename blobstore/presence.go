@@ -75,9 +75,6 @@ type presence struct {
 	incarnation string     // random; a new one on every revocation (rule 7)
 	version     string     // of our own record; "" before its first write
 	counter     uint64
-	// established is true while our record stands in the current
-	// incarnation: a heartbeat of it has landed and nothing revoked it.
-	established bool
 	// stale is an earlier incarnation's key to delete (best effort).
 	stale string
 	// credit is what Remaining reads without the lock: the incarnation and
@@ -189,7 +186,7 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 // landed records a heartbeat that landed: it renews the leases of the
 // current incarnation from start. The caller holds p.mu.
 func (p *presence) landed(version string, counter uint64, start time.Time) {
-	p.version, p.counter, p.established = version, counter, true
+	p.version, p.counter = version, counter
 	p.credit.Store(&hbCredit{inc: p.incarnation, start: start, covering: true})
 }
 
@@ -200,7 +197,7 @@ func (p *presence) revoke() {
 	if p.version != driver.CreateOnly {
 		p.stale = p.incarnation
 	}
-	p.incarnation, p.version, p.established = randomHex(8), driver.CreateOnly, false
+	p.incarnation, p.version = randomHex(8), driver.CreateOnly
 	p.credit.Store(&hbCredit{inc: p.incarnation})
 }
 
@@ -256,7 +253,7 @@ func (s *Store) Leave(ctx context.Context) error {
 	if c := p.credit.Load(); c != nil {
 		p.credit.Store(&hbCredit{inc: c.inc, start: c.start}) // no longer covering new leases
 	}
-	p.incarnation, p.version, p.established, p.stale = randomHex(8), driver.CreateOnly, false, ""
+	p.incarnation, p.version, p.stale = randomHex(8), driver.CreateOnly, ""
 	if err := s.bkt.Delete(ctx, old); err != nil {
 		return wrapDriverErr("leave", old, err)
 	}
