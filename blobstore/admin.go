@@ -36,8 +36,8 @@ func (s *Store) SetCheckpoint(ctx context.Context, cp Checkpoint, opts *EditOpti
 	if err := cp.validate(); err != nil {
 		return Lease{}, err
 	}
-	pos := recordPosition{Offset: cp.Offset, Sequence: cp.SequenceNumber}
-	return s.adminWrite(ctx, cp.PartitionID, "set checkpoint", opts, func(r *record) { r.Checkpoint = &pos })
+	pos := positionOf(cp)
+	return s.adminWrite(ctx, cp.PartitionID, "set checkpoint", opts, func(r *record) { r.Checkpoint = pos })
 }
 
 // ForceRelease ends the partition's lease whoever holds it: the owner is

@@ -4,26 +4,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
-// Checkpoint is how far a partition's consumer got.
+// Checkpoint is how far a partition's consumer got: an offset, a sequence
+// number, or both.
 type Checkpoint struct {
 	PartitionID string
 	// Offset is the stream's position, opaque to the store; StartOfStream
-	// ("-1") for a fresh checkpoint.
+	// ("-1") for a fresh checkpoint, "" for a checkpoint that has only a
+	// sequence number.
 	Offset string
-	// SequenceNumber is the event's sequence number; 0 for a fresh one.
+	// SequenceNumber is the event's sequence number (at least -1); 0 for a
+	// fresh checkpoint, NoSequenceNumber for one that has only an offset.
 	SequenceNumber int64
+}
+
+// NoSequenceNumber is the SequenceNumber of a checkpoint that has only an
+// offset (a stream whose positions are not 64-bit numbers, or an Event Hubs
+// checkpoint that carries none).
+const NoSequenceNumber int64 = math.MinInt64
+
+// freshPosition is the stored form of a fresh checkpoint: StartOfStream,
+// sequence 0.
+func freshPosition() *recordPosition {
+	return positionOf(Checkpoint{Offset: StartOfStream})
 }
 
 func (c Checkpoint) validate() error {
 	switch {
-	case c.Offset == "":
-		return fmt.Errorf("%w: checkpoint for %q has an empty offset", ErrInvalidArgument, c.PartitionID)
+	case c.Offset == "" && c.SequenceNumber == NoSequenceNumber:
+		return fmt.Errorf("%w: checkpoint for %q has neither an offset nor a sequence number", ErrInvalidArgument, c.PartitionID)
 	case len(c.Offset) > MaxOffsetLen || !utf8.ValidString(c.Offset):
 		return fmt.Errorf("%w: checkpoint offset for %q is not valid UTF-8 of at most %d bytes", ErrInvalidArgument, c.PartitionID, MaxOffsetLen)
-	case c.SequenceNumber < -1:
+	case c.SequenceNumber < -1 && c.SequenceNumber != NoSequenceNumber:
 		return fmt.Errorf("%w: checkpoint sequence number %d for %q", ErrInvalidArgument, c.SequenceNumber, c.PartitionID)
 	}
 	return nil
@@ -77,8 +92,8 @@ func (s *Store) UpdateCheckpoint(ctx context.Context, lease Lease, cp Checkpoint
 	if err := cp.validate(); err != nil {
 		return err
 	}
-	pos := recordPosition{Offset: cp.Offset, Sequence: cp.SequenceNumber}
-	_, err := s.ownerWrite(ctx, lease, "update checkpoint", func(r *record) { r.Checkpoint = &pos })
+	pos := positionOf(cp)
+	_, err := s.ownerWrite(ctx, lease, "update checkpoint", func(r *record) { r.Checkpoint = pos })
 	return err
 }
 

@@ -68,6 +68,11 @@ type Lease struct {
 	// Epoch counts acquisitions of the partition. It never decreases: a
 	// processor can use it as a fencing token downstream.
 	Epoch uint64
+	// Version identifies the lease's ownership: it changes when the lease
+	// is acquired, stolen, taken or released, and never when its owner
+	// checkpoints, renews or updates the metadata. Take's IfVersion
+	// compares it.
+	Version string
 	// Checkpoint is the stored position, or nil when there is none.
 	Checkpoint *Checkpoint
 	// Metadata is the owner's opaque metadata (UpdateLease).
@@ -93,11 +98,12 @@ func leaseOf(rec *record) Lease {
 		Owner:       rec.Owner,
 		Token:       rec.Token,
 		Epoch:       rec.Epoch,
+		Version:     rec.ownership(),
 		Metadata:    rec.Metadata,
 		UpdatedAt:   rec.Updated,
 	}
 	if rec.Checkpoint != nil {
-		l.Checkpoint = &Checkpoint{PartitionID: rec.Partition, Offset: rec.Checkpoint.Offset, SequenceNumber: rec.Checkpoint.Sequence}
+		l.Checkpoint = rec.Checkpoint.checkpoint(rec.Partition)
 	}
 	return l
 }
@@ -201,7 +207,7 @@ func (p *partition) drop() {
 //
 // Acquiring a lease this Store already holds returns it unchanged.
 func (s *Store) Acquire(ctx context.Context, id string) (Lease, error) {
-	return s.acquire(ctx, id, false)
+	return s.acquire(ctx, id, false, "")
 }
 
 // Steal takes the partition's lease whatever its state: the previous owner's
@@ -212,10 +218,101 @@ func (s *Store) Acquire(ctx context.Context, id string) (Lease, error) {
 // two storage round trips cannot be stolen from: after a bounded number of
 // attempts Steal returns ErrLeaseHeld, and a balancer tries again later.
 func (s *Store) Steal(ctx context.Context, id string) (Lease, error) {
-	return s.acquire(ctx, id, true)
+	return s.acquire(ctx, id, true, "")
 }
 
-func (s *Store) acquire(ctx context.Context, id string, steal bool) (Lease, error) {
+// TakeOptions make Take conditional. A nil *TakeOptions takes the lease
+// whatever its state, as Steal does.
+type TakeOptions struct {
+	// IfVersion takes the lease only if its Version is still this one. Of
+	// hosts that saw the same version and take the lease at once, exactly
+	// one succeeds; the others get ErrLeaseHeld, and wrote nothing. A
+	// checkpoint written since does not make the take fail: it does not
+	// change the Version.
+	IfVersion string
+	// Create makes the partition's record, held by this Store and without
+	// a checkpoint, if the partition has none. With an empty IfVersion the
+	// take is then create-only: a partition that has a record is refused
+	// with ErrLeaseHeld.
+	Create bool
+}
+
+// Take takes the partition's lease for a balancer that decides for itself
+// which leases to take and when (the Event Hubs Processor's load balancer
+// does): unlike Acquire it does not wait for the lease to expire, and unlike
+// Steal it can be made conditional on the version the balancer saw. The
+// previous owner's next write fails with ErrLeaseLost, as after a Steal.
+// It costs one conditional write, plus one read unless a listing or a read
+// through this Store saw the record within the renew interval. Taking a
+// lease this Store already holds, at that version, returns it unchanged.
+func (s *Store) Take(ctx context.Context, id string, opts *TakeOptions) (Lease, error) {
+	var o TakeOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Create && o.IfVersion == "" {
+		if err := s.begin(id); err != nil {
+			return Lease{}, err
+		}
+		p := s.part(id)
+		if err := p.lock(ctx); err != nil {
+			return Lease{}, err
+		}
+		defer p.unlock()
+		return s.createOwned(ctx, p, id)
+	}
+	return s.acquire(ctx, id, true, o.IfVersion)
+}
+
+// createOwned creates the partition's record held by this Store, without a
+// checkpoint: one create-only write (or a write over a tombstone, whose
+// epoch carries on). The caller holds p's lock.
+func (s *Store) createOwned(ctx context.Context, p *partition, id string) (Lease, error) {
+	rec, version, exists, err := s.readRaw(ctx, id)
+	if err != nil {
+		return Lease{}, err
+	}
+	if exists && !rec.Deleted {
+		if p.pending != "" && rec.Token == p.pending {
+			// An earlier create whose outcome was unknown did land.
+			p.adopt(rec, version, p.pendingStart, true)
+			p.pending = ""
+			return leaseOf(&rec), nil
+		}
+		return Lease{}, fmt.Errorf("%w: %q already has a record (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
+	}
+	next := record{Schema: schemaVersion, Partition: id}
+	if exists {
+		next.Epoch, next.Counter = rec.Epoch, rec.Counter // a tombstone: its epoch carries on
+	} else {
+		if err := s.ensureStore(ctx); err != nil {
+			return Lease{}, err
+		}
+		version = driver.CreateOnly
+	}
+	p.drop()
+	next.Owner, next.Token = s.owner, randomHex(16)
+	next.Presence = s.presence.cover()
+	if err := next.advance(s.key(id), true); err != nil {
+		return Lease{}, err
+	}
+	next.Updated = s.wallNow()
+	start := s.clock.Now()
+	v, err := s.commit(ctx, id, &next, version)
+	if err != nil {
+		var refused *errWriteRefused
+		if errors.As(err, &refused) {
+			return Lease{}, fmt.Errorf("%w: %q was created by another host first", ErrLeaseHeld, id)
+		}
+		p.pending, p.pendingStart = next.Token, start
+		return Lease{}, err
+	}
+	p.pending = ""
+	p.adopt(next, v, start, true)
+	return leaseOf(&next), nil
+}
+
+func (s *Store) acquire(ctx context.Context, id string, steal bool, ifVersion string) (Lease, error) {
 	if err := s.begin(id); err != nil {
 		return Lease{}, err
 	}
@@ -226,7 +323,7 @@ func (s *Store) acquire(ctx context.Context, id string, steal bool) (Lease, erro
 	defer p.unlock()
 
 	for attempt := 1; ; attempt++ {
-		l, retry, err := s.tryAcquire(ctx, p, id, steal)
+		l, retry, err := s.tryAcquire(ctx, p, id, steal, ifVersion)
 		if !retry {
 			return l, err
 		}
@@ -279,9 +376,9 @@ func (s *Store) current(ctx context.Context, p *partition, id string) (rec recor
 // tryAcquire makes one attempt: one read, at most one write. retry asks for
 // another attempt: a Steal that lost to a write by the very owner it meant to
 // take the lease from. The caller holds p.mu.
-func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal bool) (_ Lease, retry bool, _ error) {
+func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal bool, ifVersion string) (_ Lease, retry bool, _ error) {
 	rec, version, found, cached, err := s.current(ctx, p, id)
-	if err == nil && cached && !s.wouldWrite(p, &rec, steal) {
+	if err == nil && cached && (!s.wouldWrite(p, &rec, steal) || (ifVersion != "" && rec.ownership() != ifVersion)) {
 		// Only a write validates what was seen: a refusal or a "still
 		// ours" is decided on a fresh read.
 		cached = false
@@ -292,6 +389,10 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	}
 	if !found {
 		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
+	}
+	if ifVersion != "" && rec.ownership() != ifVersion {
+		s.observed(ctx, p, &rec, version)
+		return Lease{}, false, fmt.Errorf("%w: %q changed hands since version %q (owner %q, epoch %d)", ErrLeaseHeld, id, ifVersion, rec.Owner, rec.Epoch)
 	}
 	view := s.observed(ctx, p, &rec, version)
 	if p.pending != "" && rec.Token == p.pending {
@@ -552,18 +653,18 @@ func (s *Store) createLocked(ctx context.Context, p *partition, id string, needC
 				return record{}, err
 			}
 			next = record{Schema: schemaVersion, Partition: id, Counter: 1,
-				Checkpoint: &recordPosition{Offset: StartOfStream}}
+				Checkpoint: freshPosition()}
 			version = driver.CreateOnly
 		case rec.Deleted:
 			// Revive a tombstone; the epoch carries on so it never decreases.
 			next = record{Schema: schemaVersion, Partition: id, Epoch: rec.Epoch, Counter: rec.Counter,
-				Checkpoint: &recordPosition{Offset: StartOfStream}}
+				Checkpoint: freshPosition()}
 			if err := next.advance(s.key(id), false); err != nil {
 				return record{}, err
 			}
 		case needCheckpoint && rec.Checkpoint == nil:
 			next = rec.clone()
-			next.Checkpoint = &recordPosition{Offset: StartOfStream}
+			next.Checkpoint = freshPosition()
 			if err := next.advance(s.key(id), false); err != nil {
 				return record{}, err
 			}

@@ -9,7 +9,7 @@ package blobstore
 //	  "token": "9f2c…",               // random per acquisition, empty when free
 //	  "epoch": 3,                     // +1 on every acquisition; never decreases
 //	  "counter": 118,                 // +1 on every write, so every write's bytes differ
-//	  "checkpoint": {"offset": "4096", "sequence": 57},  // absent when none
+//	  "checkpoint": {"offset": "4096", "sequence": 57},  // absent when none; either field may be absent
 //	  "metadata": "…",                // the owner's opaque metadata
 //	  "deleted": true,                // tombstone: the record counts as absent
 //	  "updated": "2026-11-23T21:40:00Z"  // informational only, never used for expiry
@@ -72,15 +72,41 @@ type record struct {
 	Updated    time.Time       `json:"updated"`
 }
 
+// recordPosition is a stored checkpoint: an offset, a sequence number, or
+// both. Records written before either could be absent always hold both.
 type recordPosition struct {
-	Offset   string `json:"offset"`
-	Sequence int64  `json:"sequence"`
+	Offset   string `json:"offset,omitempty"`
+	Sequence *int64 `json:"sequence,omitempty"`
+}
+
+// positionOf returns the stored form of cp.
+func positionOf(cp Checkpoint) *recordPosition {
+	pos := &recordPosition{Offset: cp.Offset}
+	if cp.SequenceNumber != NoSequenceNumber {
+		seq := cp.SequenceNumber
+		pos.Sequence = &seq
+	}
+	return pos
+}
+
+// checkpoint returns the caller's view of a stored position.
+func (r *recordPosition) checkpoint(id string) *Checkpoint {
+	cp := &Checkpoint{PartitionID: id, Offset: r.Offset, SequenceNumber: NoSequenceNumber}
+	if r.Sequence != nil {
+		cp.SequenceNumber = *r.Sequence
+	}
+	return cp
 }
 
 type marker struct {
 	Schema int    `json:"schema"`
 	Kind   string `json:"kind"`
 }
+
+// ownership returns the record's ownership version (Lease.Version): its
+// epoch and its acquisition token, which change together on every change of
+// owner, and only then.
+func (r *record) ownership() string { return fmt.Sprintf("%d.%s", r.Epoch, r.Token) }
 
 // held reports whether the record names an owner.
 func (r *record) held() bool { return r.Owner != "" }
@@ -108,6 +134,10 @@ func (r *record) advance(key string, newEpoch bool) error {
 func (r record) clone() record {
 	if r.Checkpoint != nil {
 		cp := *r.Checkpoint
+		if cp.Sequence != nil {
+			seq := *cp.Sequence
+			cp.Sequence = &seq
+		}
 		r.Checkpoint = &cp
 	}
 	return r
@@ -162,8 +192,10 @@ func decodeRecord(key, wantPartition string, data []byte) (_ record, err error) 
 		return record{}, &CorruptRecordError{Key: key, Reason: "counter is zero"}
 	case len(r.Metadata) > MaxMetadataLen:
 		return record{}, &CorruptRecordError{Key: key, Reason: "metadata over the size limit"}
-	case r.Checkpoint != nil && r.Checkpoint.Offset == "":
-		return record{}, &CorruptRecordError{Key: key, Reason: "checkpoint without an offset"}
+	case r.Checkpoint != nil && r.Checkpoint.Offset == "" && r.Checkpoint.Sequence == nil:
+		return record{}, &CorruptRecordError{Key: key, Reason: "checkpoint with neither an offset nor a sequence number"}
+	case r.Checkpoint != nil && r.Checkpoint.Sequence != nil && *r.Checkpoint.Sequence < -1:
+		return record{}, &CorruptRecordError{Key: key, Reason: fmt.Sprintf("checkpoint sequence number %d", *r.Checkpoint.Sequence)}
 	}
 	return r, nil
 }

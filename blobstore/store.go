@@ -671,6 +671,42 @@ func (s *Store) list(ctx context.Context) (listing, error) {
 	return l, nil
 }
 
+// Sub returns a Store over the same bucket whose keys live in the folder
+// prefix below s's own prefix, owned by owner (s's owner when empty), with
+// s's lease timing, clock, list concurrency and logger. It has leases,
+// presence records and a store marker of its own (CreateStoreIfNotExists),
+// which s's listings leave out. Use it to keep many groups, or many owners
+// within a process, on one connection. Closing it leaves the bucket open;
+// close s after its sub-stores.
+func (s *Store) Sub(prefix, owner string) (*Store, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	sub, err := validatePrefix(prefix)
+	if err != nil {
+		return nil, err
+	}
+	if sub == "" {
+		return nil, fmt.Errorf("%w: a sub-store needs a prefix", ErrInvalidArgument)
+	}
+	if owner == "" {
+		owner = s.owner
+	}
+	return New(sharedBucket{s.bkt}, &Options{Prefix: s.prefix + sub, Owner: owner, LeaseDuration: s.leaseDur,
+		RenewInterval: s.renewDur, Clock: s.clock, ListConcurrency: s.listConc, Logger: s.log})
+}
+
+// sharedBucket is a sub-store's view of its parent's bucket: closing it
+// leaves the bucket to its parent.
+type sharedBucket struct{ driver.Bucket }
+
+func (sharedBucket) Close() error { return nil }
+
+func (b sharedBucket) As(target any) bool {
+	a, ok := b.Bucket.(driver.Aser)
+	return ok && a.As(target)
+}
+
 // As exposes the provider's SDK client behind the Store, for what Tidemark
 // does not wrap: target is a pointer to a variable of the type the
 // provider's package documents (s3: **s3.Client; gcs: **storage.Client;

@@ -59,6 +59,25 @@ var checkpointCases = []testCase{
 			}
 		}
 	}},
+	{"OffsetOrSequenceAlone", func(t *testing.T, e *env) {
+		s := e.created()
+		e.partition(s, "p")
+		l := e.acquire(s, "p")
+		for _, cp := range []blobstore.Checkpoint{
+			{PartitionID: "p", Offset: "49653", SequenceNumber: blobstore.NoSequenceNumber},
+			{PartitionID: "p", SequenceNumber: 812},
+			{PartitionID: "p", Offset: "-1", SequenceNumber: -1},
+		} {
+			noErr(t, "UpdateCheckpoint", s.UpdateCheckpoint(e.ctx, l, cp))
+			got, found, err := e.store().GetCheckpoint(e.ctx, "p")
+			noErr(t, "GetCheckpoint", err)
+			if !found || got != cp {
+				t.Fatalf("GetCheckpoint = %+v found=%v, want %+v", got, found, cp)
+			}
+		}
+		err := s.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{SequenceNumber: blobstore.NoSequenceNumber})
+		wantErr(t, "a checkpoint with neither field", err, blobstore.ErrInvalidArgument)
+	}},
 	{"DeleteMissingIsSuccess", func(t *testing.T, e *env) {
 		s := e.created()
 		noErr(t, "DeleteCheckpoint of a missing partition", s.DeleteCheckpoint(e.ctx, "nope"))
@@ -125,7 +144,7 @@ var checkpointCases = []testCase{
 		l := e.acquire(s, "c")
 		s.bkt.reset()
 		for _, cp := range []blobstore.Checkpoint{
-			{Offset: ""},
+			{Offset: "", SequenceNumber: blobstore.NoSequenceNumber},
 			{Offset: "1", SequenceNumber: -2},
 			{PartitionID: "other", Offset: "1"},
 			{Offset: string(make([]byte, blobstore.MaxOffsetLen+1))},

@@ -76,6 +76,7 @@ func groups() []struct {
 		{"Store", storeCases},
 		{"Checkpoint", checkpointCases},
 		{"Lease", leaseCases},
+		{"Take", takeCases},
 		{"Holds", holdCases},
 		{"Admin", adminCases},
 		{"Presence", presenceCases},

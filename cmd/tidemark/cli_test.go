@@ -123,7 +123,7 @@ func TestLsAndGet(t *testing.T) {
 
 	ls := byPartition(lsJSON(ctx, t, u))
 	if got := ls["3"]; got.Owner != "host-a" || got.State != "held" || got.Epoch != 1 || got.Checkpoint == nil ||
-		got.Checkpoint.Offset != "3000" || got.Checkpoint.Sequence != 30 || got.Metadata != `{"k":"v"}` || got.Updated.IsZero() {
+		got.Checkpoint.off() != "3000" || got.Checkpoint.seq() != 30 || got.Metadata != `{"k":"v"}` || got.Updated.IsZero() {
 		t.Errorf("ls -o json partition 3: %+v", got)
 	}
 
@@ -135,7 +135,7 @@ func TestLsAndGet(t *testing.T) {
 	}
 	var one leaseJSON
 	r = mustRun(ctx, t, "get", "7", "--store", u, "-o", "json")
-	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || one.Partition != "7" || one.Checkpoint.Sequence != 70 {
+	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || one.Partition != "7" || one.Checkpoint.seq() != 70 {
 		t.Errorf("get 7 -o json: %v %+v", err, one)
 	}
 
@@ -254,7 +254,7 @@ func TestSet(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
 			t.Fatalf("%v\n%s", err, r.stdout)
 		}
-		if len(plan) != 1 || plan[0].Action != "set" || plan[0].Current.Offset != "1000" || plan[0].New.Offset != "5" || plan[0].Result != "" {
+		if len(plan) != 1 || plan[0].Action != "set" || plan[0].Current.off() != "1000" || plan[0].New.off() != "5" || plan[0].Result != "" {
 			t.Errorf("plan %+v", plan)
 		}
 	})
@@ -274,12 +274,12 @@ func TestRewind(t *testing.T) {
 		r = tidemark(ctx, t, "rewind", "--all", "--to-start", "--store", u, "--execute")
 		wantFail(t, r, exitFailure, "1 of 4 partitions were not changed")
 		ls := byPartition(lsJSON(ctx, t, u))
-		if ls["1"].Checkpoint.Offset != "-1" || ls["3"].Checkpoint.Offset != "-1" || ls["2"].Checkpoint.Offset != "2000" {
+		if ls["1"].Checkpoint.off() != "-1" || ls["3"].Checkpoint.off() != "-1" || ls["2"].Checkpoint.off() != "2000" {
 			t.Errorf("after the rewind: %+v", ls)
 		}
 		mustRun(ctx, t, "rewind", "--all", "--to-start", "--store", u, "--execute", "--force")
 		ls = byPartition(lsJSON(ctx, t, u))
-		if p := ls["2"]; p.Checkpoint.Offset != "-1" || p.Checkpoint.Sequence != 0 || p.Owner != "" || p.Epoch != 2 {
+		if p := ls["2"]; p.Checkpoint.off() != "-1" || p.Checkpoint.seq() != 0 || p.Owner != "" || p.Epoch != 2 {
 			t.Errorf("forced rewind of the held partition: %+v", p)
 		}
 	})
@@ -294,10 +294,10 @@ func TestRewind(t *testing.T) {
 			t.Errorf("forward move not refused:\n%s", r.stdout)
 		}
 		ls := byPartition(lsJSON(ctx, t, u))
-		if p := ls["3"].Checkpoint; p.Offset != "abc" || p.Sequence != 20 {
+		if p := ls["3"].Checkpoint; p.off() != "abc" || p.seq() != 20 {
 			t.Errorf("partition 3: %+v", p)
 		}
-		if p := ls["1"].Checkpoint; p.Offset != "1000" || p.Sequence != 10 {
+		if p := ls["1"].Checkpoint; p.off() != "1000" || p.seq() != 10 {
 			t.Errorf("partition 1 moved: %+v", p)
 		}
 	})
@@ -321,7 +321,7 @@ func TestRewind(t *testing.T) {
 			t.Errorf("rewind --to-file:\n%s", r.stdout)
 		}
 		ls := byPartition(lsJSON(ctx, t, u))
-		if ls["2"].Checkpoint.Offset != "2000" || ls["3"].Checkpoint.Offset != "3000" {
+		if ls["2"].Checkpoint.off() != "2000" || ls["3"].Checkpoint.off() != "3000" {
 			t.Errorf("after rewind --to-file: %+v %+v", ls["2"].Checkpoint, ls["3"].Checkpoint)
 		}
 		// An export document works too, and named partitions narrow it.
@@ -329,7 +329,7 @@ func TestRewind(t *testing.T) {
 		mustRun(ctx, t, "set", "3", "--store", u, "--offset", "8888", "--sequence", "88", "--execute")
 		mustRun(ctx, t, "rewind", "3", "--to-file", exported, "--store", u, "--execute")
 		ls = byPartition(lsJSON(ctx, t, u))
-		if ls["2"].Checkpoint.Offset != "9999" || ls["3"].Checkpoint.Offset != "3000" {
+		if ls["2"].Checkpoint.off() != "9999" || ls["3"].Checkpoint.off() != "3000" {
 			t.Errorf("after rewind 3 --to-file export: %+v %+v", ls["2"].Checkpoint, ls["3"].Checkpoint)
 		}
 		// A positions file without sequence numbers is refused, not read as 0.
@@ -444,4 +444,20 @@ func TestUnreachableStoreIsBounded(t *testing.T) {
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("an unanswered store took %v with --timeout 1s", d)
 	}
+}
+
+// off and seq read a JSON position's fields, "" and NoSequenceNumber when
+// absent.
+func (p *position) off() string {
+	if p == nil || p.Offset == nil {
+		return ""
+	}
+	return *p.Offset
+}
+
+func (p *position) seq() int64 {
+	if p == nil || p.Sequence == nil {
+		return blobstore.NoSequenceNumber
+	}
+	return *p.Sequence
 }

@@ -52,6 +52,9 @@ Without --execute, set shows the plan and writes nothing.
 			if !cmd.Flags().Changed("offset") || !cmd.Flags().Changed("sequence") {
 				return usageErrorf("set needs both --offset and --sequence")
 			}
+			if offset == "" {
+				return usageErrorf("the offset of partition %q is empty (the start of the stream is %q)", args[0], blobstore.StartOfStream)
+			}
 			cp := blobstore.Checkpoint{PartitionID: args[0], Offset: offset, SequenceNumber: sequence}
 			if err := checkCheckpoint(cp); err != nil {
 				return err
@@ -111,11 +114,11 @@ func validateCheckpoint(cp blobstore.Checkpoint) error {
 		return err
 	}
 	switch {
-	case cp.Offset == "":
-		return fmt.Errorf("the offset of partition %q is empty (the start of the stream is %q)", cp.PartitionID, blobstore.StartOfStream)
+	case cp.Offset == "" && cp.SequenceNumber == blobstore.NoSequenceNumber:
+		return fmt.Errorf("the checkpoint of partition %q has neither an offset nor a sequence number", cp.PartitionID)
 	case len(cp.Offset) > blobstore.MaxOffsetLen:
 		return fmt.Errorf("the offset of partition %q is longer than %d bytes", cp.PartitionID, blobstore.MaxOffsetLen)
-	case cp.SequenceNumber < -1:
+	case cp.SequenceNumber < -1 && cp.SequenceNumber != blobstore.NoSequenceNumber:
 		return fmt.Errorf("the sequence number of partition %q is %d, below -1", cp.PartitionID, cp.SequenceNumber)
 	}
 	return nil
@@ -279,7 +282,8 @@ func newRewindCmd() *cobra.Command {
 						r.Skip = "none: no checkpoint in the file"
 						continue
 					}
-					if !toStart && r.Cur != nil && cp.SequenceNumber > r.Cur.SequenceNumber {
+					if !toStart && r.Cur != nil && cp.SequenceNumber != blobstore.NoSequenceNumber && r.Cur.SequenceNumber != blobstore.NoSequenceNumber &&
+						cp.SequenceNumber > r.Cur.SequenceNumber {
 						r.New = cp
 						r.Skip = fmt.Sprintf("refused: would move forward (sequence %d -> %d); use 'tidemark set'",
 							r.Cur.SequenceNumber, cp.SequenceNumber)
@@ -375,7 +379,7 @@ func readPositions(stdin io.Reader, name string) (map[string]*blobstore.Checkpoi
 			out[e.Partition] = nil
 			continue
 		}
-		cp := &blobstore.Checkpoint{PartitionID: e.Partition, Offset: e.Checkpoint.Offset, SequenceNumber: e.Checkpoint.Sequence}
+		cp := e.Checkpoint.checkpoint(e.Partition)
 		if err := validateCheckpoint(*cp); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

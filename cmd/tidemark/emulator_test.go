@@ -227,7 +227,7 @@ func TestMinIO(t *testing.T) {
 			t.Fatalf("the fenced owner's checkpoint: %v, want ErrLeaseLost", err)
 		}
 		got := byPartition(lsJSON(ctx, t, u))["1"]
-		if got.Checkpoint.Offset != "700" || got.Checkpoint.Sequence != 10 || got.Owner != "" || got.Epoch != 2 {
+		if got.Checkpoint.off() != "700" || got.Checkpoint.seq() != 10 || got.Owner != "" || got.Epoch != 2 {
 			t.Errorf("after the forced rewind: %+v", got)
 		}
 

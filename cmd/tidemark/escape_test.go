@@ -73,7 +73,7 @@ func TestStoredStringsAreEscaped(t *testing.T) {
 	if err := json.Unmarshal([]byte(exeOK(ctx, t, nil, "get", "1", "--store", u, "-o", "json").stdout), &one); err != nil {
 		t.Fatal(err)
 	}
-	if one.Metadata != metadata || one.Owner != owner || one.Checkpoint.Offset != offset {
+	if one.Metadata != metadata || one.Owner != owner || one.Checkpoint.off() != offset {
 		t.Errorf("get -o json changed the strings: %+v", one)
 	}
 	var snap watchJSON

@@ -141,34 +141,67 @@ func state(l blobstore.Lease) string {
 	return "held"
 }
 
-// position is a checkpoint as JSON shows it.
+// position is a checkpoint as JSON shows it; null stands for an absent
+// offset or sequence number.
 type position struct {
-	Offset   string `json:"offset"`
-	Sequence int64  `json:"sequence"`
+	Offset   *string `json:"offset"`
+	Sequence *int64  `json:"sequence"`
 }
 
-// UnmarshalJSON requires both fields: a position read back from a file
-// without its sequence number must not silently become sequence 0.
+// UnmarshalJSON requires both fields, each a value or null, and not both
+// null: a position read back from a file without its sequence number must
+// not silently become sequence 0.
 func (p *position) UnmarshalJSON(data []byte) error {
 	var in struct {
-		Offset   *string `json:"offset"`
-		Sequence *int64  `json:"sequence"`
+		Offset   json.RawMessage `json:"offset"`
+		Sequence json.RawMessage `json:"sequence"`
 	}
 	if err := json.Unmarshal(data, &in); err != nil {
 		return err
 	}
 	if in.Offset == nil || in.Sequence == nil {
-		return errors.New("a checkpoint needs both \"offset\" and \"sequence\"")
+		return errors.New("a checkpoint needs both \"offset\" and \"sequence\" (null for one it lacks)")
 	}
-	p.Offset, p.Sequence = *in.Offset, *in.Sequence
+	var out position
+	if err := json.Unmarshal(in.Offset, &out.Offset); err != nil {
+		return fmt.Errorf("offset: %w", err)
+	}
+	if err := json.Unmarshal(in.Sequence, &out.Sequence); err != nil {
+		return fmt.Errorf("sequence: %w", err)
+	}
+	if out.Offset == nil && out.Sequence == nil {
+		return errors.New("a checkpoint needs an offset or a sequence number")
+	}
+	*p = out
 	return nil
+}
+
+// checkpoint returns the store's form of p.
+func (p *position) checkpoint(id string) *blobstore.Checkpoint {
+	cp := &blobstore.Checkpoint{PartitionID: id, SequenceNumber: blobstore.NoSequenceNumber}
+	if p.Offset != nil {
+		cp.Offset = *p.Offset
+	}
+	if p.Sequence != nil {
+		cp.SequenceNumber = *p.Sequence
+	}
+	return cp
 }
 
 func positionOf(cp *blobstore.Checkpoint) *position {
 	if cp == nil {
 		return nil
 	}
-	return &position{Offset: cp.Offset, Sequence: cp.SequenceNumber}
+	var p position
+	if cp.Offset != "" {
+		off := cp.Offset
+		p.Offset = &off
+	}
+	if cp.SequenceNumber != blobstore.NoSequenceNumber {
+		seq := cp.SequenceNumber
+		p.Sequence = &seq
+	}
+	return &p
 }
 
 func offsetCell(cp *blobstore.Checkpoint) string {
@@ -179,7 +212,7 @@ func offsetCell(cp *blobstore.Checkpoint) string {
 }
 
 func sequenceCell(cp *blobstore.Checkpoint) string {
-	if cp == nil {
+	if cp == nil || cp.SequenceNumber == blobstore.NoSequenceNumber {
 		return none
 	}
 	return strconv.FormatInt(cp.SequenceNumber, 10)

@@ -71,7 +71,7 @@ func (p exportPartition) checkpoint() *blobstore.Checkpoint {
 	if p.Checkpoint == nil {
 		return nil
 	}
-	return &blobstore.Checkpoint{PartitionID: p.Partition, Offset: p.Checkpoint.Offset, SequenceNumber: p.Checkpoint.Sequence}
+	return p.Checkpoint.checkpoint(p.Partition)
 }
 
 // decodeExport parses and validates an export document.

@@ -46,7 +46,7 @@ func TestExportImport(t *testing.T) {
 		len(doc.Partitions) != 5 || doc.Source != redactURL(src) {
 		t.Errorf("envelope: %+v", doc)
 	}
-	if p := doc.Partitions[3]; p.Owner != "host-b" || p.Epoch != 1 || p.Checkpoint.Offset != "3000" {
+	if p := doc.Partitions[3]; p.Owner != "host-b" || p.Epoch != 1 || p.Checkpoint.off() != "3000" {
 		t.Errorf("partition 3: %+v", p)
 	}
 	if p := doc.Partitions[4]; p.Checkpoint != nil {

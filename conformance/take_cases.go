@@ -1,0 +1,231 @@
+package conformance
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+// Take: the primitive a balancer that decides for itself uses (the Event
+// Hubs Processor's load balancer claims with the version it listed), and the
+// ownership version it compares.
+var takeCases = []testCase{
+	{"CreateOnly", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		l, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take(Create) of a missing partition", err)
+		if l.Owner != a.Owner() || l.Epoch != 1 || l.Checkpoint != nil || l.Version == "" {
+			t.Fatalf("created lease %+v: want owned by %s, epoch 1, no checkpoint, a version", l, a.Owner())
+		}
+		before := e.raw(e.key("0"))
+		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		wantErr(t, "a second create-only Take", err, blobstore.ErrLeaseHeld)
+		if after := e.raw(e.key("0")); !bytes.Equal(after.Data, before.Data) {
+			t.Fatalf("a refused Take wrote:\n%s\nwas\n%s", after.Data, before.Data)
+		}
+		got, _, err := b.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		if got.Owner != a.Owner() || got.Version != l.Version || got.Checkpoint != nil {
+			t.Fatalf("another store reads %+v, want %+v", got, l)
+		}
+		noErr(t, "creator's checkpoint", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "10", SequenceNumber: 1}))
+	}},
+	{"RacingCreatesOneWins", func(t *testing.T, e *env) {
+		stores := []opened{e.created()}
+		for range 7 {
+			stores = append(stores, e.store())
+		}
+		errs := raceAll(stores, func(s opened) error {
+			_, err := s.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+			return err
+		})
+		checkOneWinner(t, e, stores, errs, "0")
+	}},
+	{"RacingTakesOfOneVersionOneWins", func(t *testing.T, e *env) {
+		first := e.created()
+		e.partition(first, "0")
+		e.acquire(first, "0")
+		stores := []opened{}
+		var seen string
+		for range 8 {
+			s := e.store()
+			l, _, err := s.GetLease(e.ctx, "0")
+			noErr(t, "GetLease", err)
+			if seen != "" && l.Version != seen {
+				t.Fatalf("two reads of an unchanged lease gave versions %q and %q", seen, l.Version)
+			}
+			seen = l.Version
+			stores = append(stores, s)
+		}
+		errs := raceAll(stores, func(s opened) error {
+			_, err := s.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: seen})
+			return err
+		})
+		checkOneWinner(t, e, stores, errs, "0")
+	}},
+	{"CheckpointKeepsVersion", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		v := l.Version
+		cp := blobstore.Checkpoint{PartitionID: "0", Offset: "500", SequenceNumber: 5}
+		noErr(t, "UpdateCheckpoint", a.UpdateCheckpoint(e.ctx, l, cp))
+		noErr(t, "UpdateLease", a.UpdateLease(e.ctx, l, "m"))
+		got, _, err := b.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		if got.Version != v {
+			t.Fatalf("version %q after a checkpoint and a metadata update, want %q", got.Version, v)
+		}
+		taken, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
+		noErr(t, "Take with the version from before the checkpoint", err)
+		if taken.Version == v || taken.Epoch != l.Epoch+1 || taken.Checkpoint == nil || *taken.Checkpoint != cp {
+			t.Fatalf("taken lease %+v: want a new version, epoch %d and the checkpoint %+v", taken, l.Epoch+1, cp)
+		}
+		err = a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "600", SequenceNumber: 6})
+		wantErr(t, "the previous owner's checkpoint", err, blobstore.ErrLeaseLost)
+		noErr(t, "Release", b.Release(e.ctx, taken))
+		released, _, err := a.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		if released.Version == taken.Version || released.Owner != "" {
+			t.Fatalf("released lease %+v still has version %q", released, taken.Version)
+		}
+	}},
+	{"StaleVersionRefusedWritesNothing", func(t *testing.T, e *env) {
+		a, b, c := e.created(), e.store(), e.store()
+		l, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take(Create)", err)
+		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: l.Version})
+		noErr(t, "Take with the current version", err)
+		before := e.raw(e.key("0"))
+		for _, v := range []string{l.Version, "made-up"} {
+			_, err = c.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
+			wantErr(t, fmt.Sprintf("Take with version %q", v), err, blobstore.ErrLeaseHeld)
+		}
+		if after := e.raw(e.key("0")); !bytes.Equal(after.Data, before.Data) {
+			t.Fatalf("a refused Take wrote:\n%s\nwas\n%s", after.Data, before.Data)
+		}
+		_, err = c.Take(e.ctx, "missing", &blobstore.TakeOptions{IfVersion: l.Version})
+		wantErr(t, "Take of a partition without a record", err, blobstore.ErrPartitionNotFound)
+	}},
+	{"OwnLeaseUnchanged", func(t *testing.T, e *env) {
+		a := e.created()
+		l, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take(Create)", err)
+		a.bkt.reset()
+		again, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: l.Version})
+		noErr(t, "Take of a lease this store holds", err)
+		if again.Token != l.Token || again.Epoch != l.Epoch {
+			t.Fatalf("Take of our own lease gave %+v, want %+v unchanged", again, l)
+		}
+		if _, p, _, _ := a.bkt.counts(); p != 0 {
+			t.Fatalf("Take of our own lease wrote %d times", p)
+		}
+	}},
+	{"CreateOverTombstoneKeepsEpochGrowing", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		l, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take(Create)", err)
+		noErr(t, "Release", a.Release(e.ctx, l))
+		noErr(t, "DeleteLease", a.DeleteLease(e.ctx, "0"))
+		again, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take(Create) over a tombstone", err)
+		if again.Epoch <= l.Epoch || again.Checkpoint != nil {
+			t.Fatalf("re-created lease %+v: want an epoch above %d and no checkpoint", again, l.Epoch)
+		}
+	}},
+	{"LostResponseOnCreateIsAdopted", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		a.bkt.setFault(once("put", applyThenLose))
+		l, err := a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		a.bkt.setFault(nil)
+		if err != nil {
+			// The outcome was unknown: taking again finds it landed.
+			l, err = a.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+			noErr(t, "Take(Create) after an unknown outcome", err)
+		}
+		got, _, err := b.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		if got.Token != l.Token || got.Owner != a.Owner() {
+			t.Fatalf("stored lease %+v, want the creator's %+v", got, l)
+		}
+		noErr(t, "creator's checkpoint", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1", SequenceNumber: 1}))
+	}},
+	{"SubStoresAreSeparate", func(t *testing.T, e *env) {
+		parent := e.created()
+		g1, err := parent.Sub("g1", "x")
+		noErr(t, "Sub g1", err)
+		g2, err := parent.Sub("g2/", "y")
+		noErr(t, "Sub g2", err)
+		for _, s := range []*blobstore.Store{g1, g2} {
+			noErr(t, "CreateStoreIfNotExists", s.CreateStoreIfNotExists(e.ctx))
+		}
+		l, err := g1.Take(e.ctx, "0", &blobstore.TakeOptions{Create: true})
+		noErr(t, "Take in g1", err)
+		if l.Owner != "x" {
+			t.Fatalf("g1's lease is owned by %q, want the sub-store's owner x", l.Owner)
+		}
+		for name, s := range map[string]*blobstore.Store{"g2": g2, "parent": parent.Store} {
+			leases, err := s.ListLeases(e.ctx)
+			noErr(t, name+" ListLeases", err)
+			if len(leases) != 0 {
+				t.Fatalf("%s lists g1's lease: %+v", name, leases)
+			}
+		}
+		noErr(t, "close g1", g1.Close())
+		if _, err := g2.ListLeases(e.ctx); err != nil {
+			t.Fatalf("g2 after g1 closed: %v", err)
+		}
+		if _, err := parent.Sub("", "z"); !errors.Is(err, blobstore.ErrInvalidArgument) {
+			t.Fatalf("Sub without a prefix: %v, want ErrInvalidArgument", err)
+		}
+		if _, err := parent.Sub("../up", "z"); !errors.Is(err, blobstore.ErrInvalidArgument) {
+			t.Fatalf("Sub with a .. prefix: %v, want ErrInvalidArgument", err)
+		}
+	}},
+}
+
+// raceAll runs f on every store at once and returns each one's error.
+func raceAll(stores []opened, f func(opened) error) []error {
+	errs := make([]error, len(stores))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(s)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// checkOneWinner asserts that exactly one racer took id, that the others
+// were refused with ErrLeaseHeld, and that the record names the winner.
+func checkOneWinner(t *testing.T, e *env, stores []opened, errs []error, id string) {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, blobstore.ErrLeaseHeld) {
+			t.Fatalf("racer %d: %v, want success or ErrLeaseHeld", i, err)
+		}
+		if err == nil {
+			if winner >= 0 {
+				t.Fatalf("racers %d and %d both took %q", winner, i, id)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no racer took %q", id)
+	}
+	got, _, err := e.store().GetLease(e.ctx, id)
+	noErr(t, "GetLease", err)
+	if got.Owner != stores[winner].Owner() {
+		t.Fatalf("%q is owned by %q, want the winner %q", id, got.Owner, stores[winner].Owner())
+	}
+}
