@@ -48,6 +48,8 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -68,10 +70,11 @@ type Lease struct {
 	// Epoch counts acquisitions of the partition. It never decreases: a
 	// processor can use it as a fencing token downstream.
 	Epoch uint64
-	// Version identifies the lease's ownership: it changes when the lease
-	// is acquired, stolen, taken or released, and never when its owner
-	// checkpoints, renews or updates the metadata. Take's IfVersion
-	// compares it.
+	// Version changes whenever the lease changes or is renewed: at every
+	// write of its record, and at every heartbeat of the presence record
+	// that renews it (rule 7). It is opaque. TakeOptions.IfVersion takes
+	// the lease only if it is still the same: its owner has not renewed it
+	// since it was seen.
 	Version string
 	// Checkpoint is the stored position, or nil when there is none.
 	Checkpoint *Checkpoint
@@ -98,7 +101,6 @@ func leaseOf(rec *record) Lease {
 		Owner:       rec.Owner,
 		Token:       rec.Token,
 		Epoch:       rec.Epoch,
-		Version:     rec.ownership(),
 		Metadata:    rec.Metadata,
 		UpdatedAt:   rec.Updated,
 	}
@@ -106,6 +108,35 @@ func leaseOf(rec *record) Lease {
 		l.Checkpoint = rec.Checkpoint.checkpoint(rec.Partition)
 	}
 	return l
+}
+
+// leaseVersion is Lease.Version of rec stored at recVersion: that version
+// and the version of the presence record that renews it, as this Store
+// knows them.
+func (s *Store) leaseVersion(rec *record, recVersion string) string {
+	return versionToken{record: recVersion, presence: s.presenceVersion(rec.Owner, rec.Presence)}.String()
+}
+
+// versionToken is Lease.Version unpacked.
+type versionToken struct{ record, presence string }
+
+func (v versionToken) String() string {
+	if v.record == "" {
+		return ""
+	}
+	return fmt.Sprintf("%d:%s%s", len(v.record), v.record, v.presence)
+}
+
+func parseVersion(s string) (versionToken, bool) {
+	n, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return versionToken{}, false
+	}
+	k, err := strconv.Atoi(n)
+	if err != nil || k <= 0 || k > len(rest) {
+		return versionToken{}, false
+	}
+	return versionToken{record: rest[:k], presence: rest[k:]}, true
 }
 
 // observe records a sighting of the record at version (rule 2) and reports
@@ -136,6 +167,7 @@ func (s *Store) observed(ctx context.Context, p *partition, rec *record, version
 		p.drop()
 	}
 	l := leaseOf(rec)
+	l.Version = s.leaseVersion(rec, version)
 	l.UnchangedFor, l.Expired = s.observe(p, rec, version)
 	if p.token != "" && p.token == rec.Token {
 		l.Expired = false // our own lease: its freshness is rule 5's business
@@ -277,7 +309,9 @@ func (s *Store) createOwned(ctx context.Context, p *partition, id string) (Lease
 			// An earlier create whose outcome was unknown did land.
 			p.adopt(rec, version, p.pendingStart, true)
 			p.pending = ""
-			return leaseOf(&rec), nil
+			l := leaseOf(&rec)
+			l.Version = s.leaseVersion(&rec, version)
+			return l, nil
 		}
 		return Lease{}, fmt.Errorf("%w: %q already has a record (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
@@ -309,7 +343,9 @@ func (s *Store) createOwned(ctx context.Context, p *partition, id string) (Lease
 	}
 	p.pending = ""
 	p.adopt(next, v, start, true)
-	return leaseOf(&next), nil
+	l := leaseOf(&next)
+	l.Version = s.leaseVersion(&next, v)
+	return l, nil
 }
 
 func (s *Store) acquire(ctx context.Context, id string, steal bool, ifVersion string) (Lease, error) {
@@ -377,8 +413,12 @@ func (s *Store) current(ctx context.Context, p *partition, id string) (rec recor
 // another attempt: a Steal that lost to a write by the very owner it meant to
 // take the lease from. The caller holds p.mu.
 func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal bool, ifVersion string) (_ Lease, retry bool, _ error) {
+	want, conditional := parseVersion(ifVersion)
+	if ifVersion != "" && !conditional {
+		return Lease{}, false, fmt.Errorf("%w: %q is not a lease version", ErrInvalidArgument, ifVersion)
+	}
 	rec, version, found, cached, err := s.current(ctx, p, id)
-	if err == nil && cached && (!s.wouldWrite(p, &rec, steal) || (ifVersion != "" && rec.ownership() != ifVersion)) {
+	if err == nil && cached && (!s.wouldWrite(p, &rec, steal) || (conditional && version != want.record)) {
 		// Only a write validates what was seen: a refusal or a "still
 		// ours" is decided on a fresh read.
 		cached = false
@@ -390,9 +430,9 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	if !found {
 		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
 	}
-	if ifVersion != "" && rec.ownership() != ifVersion {
+	if conditional && version != want.record {
 		s.observed(ctx, p, &rec, version)
-		return Lease{}, false, fmt.Errorf("%w: %q changed hands since version %q (owner %q, epoch %d)", ErrLeaseHeld, id, ifVersion, rec.Owner, rec.Epoch)
+		return Lease{}, false, fmt.Errorf("%w: %q was written since it was seen (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
 	view := s.observed(ctx, p, &rec, version)
 	if p.pending != "" && rec.Token == p.pending {
@@ -419,6 +459,15 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 			if err := s.fence(ctx, rec.Owner, rec.Presence, fenceVersion); err != nil {
 				return Lease{}, false, fmt.Errorf("acquire %q: %w", id, err)
 			}
+		}
+	}
+	if conditional && rec.held() && !mine && rec.Presence != "" && want.presence != "" {
+		// The owner renews this lease by heartbeats: a heartbeat since it
+		// was seen is a renewal, and one racing this take must not both
+		// succeed. Fence the presence record at the version seen (rule 8):
+		// exactly one of the fence and the heartbeat lands.
+		if err := s.fence(ctx, rec.Owner, rec.Presence, want.presence); err != nil && !errors.Is(err, errHostLeft) {
+			return Lease{}, false, fmt.Errorf("take %q: %w", id, err)
 		}
 	}
 	p.drop()
@@ -456,7 +505,9 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 		return Lease{}, false, err
 	}
 	p.adopt(next, v, start, true)
-	return leaseOf(&next), false, nil
+	l := leaseOf(&next)
+	l.Version = s.leaseVersion(&next, v)
+	return l, false, nil
 }
 
 // lapsed reports rule 5: the owner's last renewal started more than a lease
@@ -595,6 +646,47 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 	}
 	_, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
 	return err
+}
+
+// Confirm makes sure the lease was renewed at or after since, by this
+// Store's clock (Store.Clock): when its last renewal (a write of its record,
+// or a heartbeat that renews it; rules 5 and 7) started at or after since,
+// it makes no request; otherwise it writes the record, one conditional
+// write. It returns the lease as this Store now holds it, with its current
+// Version, or ErrLeaseLost when the lease is no longer the caller's.
+//
+// A balancer that renews every lease it holds each round, and lets others
+// take a lease at the Version they saw (the Event Hubs Processor does),
+// heartbeats and then confirms each lease since the heartbeat's start: the
+// leases the heartbeat renewed cost nothing more, and every renewal is a
+// compare-and-swap that a Take at an earlier Version cannot also win.
+func (s *Store) Confirm(ctx context.Context, lease Lease, since time.Time) (Lease, error) {
+	if err := s.begin(lease.PartitionID); err != nil {
+		return Lease{}, err
+	}
+	p := s.part(lease.PartitionID)
+	if err := p.lock(ctx); err != nil {
+		return Lease{}, err
+	}
+	defer p.unlock()
+	// A heartbeat that renews the lease and started at since counts (it was
+	// sent after since was read); a write of the record must have started
+	// strictly later, so a write made just before, on a coarse clock, does
+	// not.
+	hb := s.presence.heartbeatRenewal(p.rec.Presence)
+	renewed := p.renewedAt.After(since) || (p.rec.Token == p.token && !hb.IsZero() && !hb.Before(since))
+	if p.token != "" && p.token == lease.Token && p.known && !s.lapsed(p) && renewed {
+		l := leaseOf(&p.rec)
+		l.Version = s.leaseVersion(&p.rec, p.version)
+		return l, nil
+	}
+	rec, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
+	if err != nil {
+		return Lease{}, err
+	}
+	l := leaseOf(&rec)
+	l.Version = s.leaseVersion(&rec, p.version)
+	return l, nil
 }
 
 // Release gives the lease up so another host can acquire it at once. The
@@ -937,6 +1029,7 @@ func (s *Store) stillFor(p *partition, version string, d time.Duration) bool {
 // caller holds p's lock.
 func (s *Store) changedUnread(p *partition, version string) Lease {
 	l := leaseOf(&p.seen)
+	l.Version = s.leaseVersion(&p.seen, version)
 	l.UnchangedFor, _ = s.observe(p, &p.seen, version)
 	// Not expired: it changed less than a lease duration ago (a record
 	// that stands still for one is read).

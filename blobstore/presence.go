@@ -91,6 +91,8 @@ type presence struct {
 type hbCredit struct {
 	inc   string
 	start time.Time
+	// version is the presence record's version that heartbeat wrote.
+	version string
 	// covering is true while inc stands established: a lease acquired now
 	// is renewed by inc's heartbeats.
 	covering bool
@@ -187,7 +189,7 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 // current incarnation from start. The caller holds p.mu.
 func (p *presence) landed(version string, counter uint64, start time.Time) {
 	p.version, p.counter = version, counter
-	p.credit.Store(&hbCredit{inc: p.incarnation, start: start, covering: true})
+	p.credit.Store(&hbCredit{inc: p.incarnation, start: start, version: version, covering: true})
 }
 
 // revoke ends the current incarnation: no later heartbeat renews a lease
@@ -219,6 +221,24 @@ func (s *Store) dropStale(ctx context.Context) {
 func (p *presence) cover() string {
 	if c := p.credit.Load(); c != nil && c.covering {
 		return c.inc
+	}
+	return ""
+}
+
+// presenceVersion returns the version of the presence record of owner's
+// incarnation as this Store knows it: its own last heartbeat's, or the last
+// listing's or read's; "" when unknown or when the lease names none.
+func (s *Store) presenceVersion(owner, incarnation string) string {
+	if incarnation == "" {
+		return ""
+	}
+	if owner == s.owner {
+		if c := s.presence.credit.Load(); c != nil && c.inc == incarnation {
+			return c.version
+		}
+	}
+	if o, ok := s.observation(s.hostKey(owner, incarnation)); ok && !o.fenced {
+		return o.version
 	}
 	return ""
 }
@@ -357,6 +377,10 @@ func (s *Store) notePresent(key, version string, fenced bool, name string) {
 	p.obs[key] = o
 }
 
+// errHostLeft marks a fence that found the presence record removed: the
+// host left (Leave), and no heartbeat of that incarnation comes after.
+var errHostLeft = errors.New("left")
+
 // fence declares owner dead: a compare-and-swap of its presence record at
 // version, the one this Store saw unchanged for a lease duration, to a record
 // marked fenced. A heartbeat still in flight then fails and renews nothing,
@@ -380,7 +404,7 @@ func (s *Store) fence(ctx context.Context, owner, incarnation, version string) e
 	switch {
 	case errors.Is(gerr, driver.ErrNotFound):
 		s.notePresent(key, "", false, owner)
-		return fmt.Errorf("%w: host %q left while being declared dead", ErrLeaseHeld, owner)
+		return fmt.Errorf("%w: host %q %w while being declared dead", ErrLeaseHeld, owner, errHostLeft)
 	case gerr != nil:
 		return fmt.Errorf("%w: fencing host %q: %w; the read-back failed: %w", ErrUnavailable, owner, wrapDriverErr("put", key, err), gerr)
 	case string(obj.Data) == string(data):

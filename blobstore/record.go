@@ -103,11 +103,6 @@ type marker struct {
 	Kind   string `json:"kind"`
 }
 
-// ownership returns the record's ownership version (Lease.Version): its
-// epoch and its acquisition token, which change together on every change of
-// owner, and only then.
-func (r *record) ownership() string { return fmt.Sprintf("%d.%s", r.Epoch, r.Token) }
-
 // held reports whether the record names an owner.
 func (r *record) held() bool { return r.Owner != "" }
 

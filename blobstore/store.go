@@ -671,6 +671,9 @@ func (s *Store) list(ctx context.Context) (listing, error) {
 	return l, nil
 }
 
+// Clock returns the clock the Store measures lease durations with.
+func (s *Store) Clock() Clock { return s.clock }
+
 // Sub returns a Store over the same bucket whose keys live in the folder
 // prefix below s's own prefix, owned by owner (s's owner when empty), with
 // s's lease timing, clock, list concurrency and logger. It has leases,

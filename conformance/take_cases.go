@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
 )
@@ -67,31 +68,118 @@ var takeCases = []testCase{
 		})
 		checkOneWinner(t, e, stores, errs, "0")
 	}},
-	{"CheckpointKeepsVersion", func(t *testing.T, e *env) {
+	{"WritesAndHeartbeatsChangeVersion", func(t *testing.T, e *env) {
 		a, b := e.created(), e.store()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
 		e.partition(a, "0")
 		l := e.acquire(a, "0")
-		v := l.Version
-		cp := blobstore.Checkpoint{PartitionID: "0", Offset: "500", SequenceNumber: 5}
-		noErr(t, "UpdateCheckpoint", a.UpdateCheckpoint(e.ctx, l, cp))
-		noErr(t, "UpdateLease", a.UpdateLease(e.ctx, l, "m"))
-		got, _, err := b.GetLease(e.ctx, "0")
-		noErr(t, "GetLease", err)
-		if got.Version != v {
-			t.Fatalf("version %q after a checkpoint and a metadata update, want %q", got.Version, v)
+		seen := func() blobstore.Lease {
+			t.Helper()
+			snap, err := b.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+			noErr(t, "Scan", err)
+			if len(snap.Leases) != 1 {
+				t.Fatalf("Scan: %+v", snap)
+			}
+			return snap.Leases[0]
 		}
-		taken, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
-		noErr(t, "Take with the version from before the checkpoint", err)
-		if taken.Version == v || taken.Epoch != l.Epoch+1 || taken.Checkpoint == nil || *taken.Checkpoint != cp {
-			t.Fatalf("taken lease %+v: want a new version, epoch %d and the checkpoint %+v", taken, l.Epoch+1, cp)
+		v0 := seen().Version
+		noErr(t, "UpdateCheckpoint", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "500", SequenceNumber: 5}))
+		v1 := seen().Version
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		v2 := seen().Version
+		if v0 == v1 || v1 == v2 || v0 == v2 {
+			t.Fatalf("versions before and after a checkpoint and a heartbeat: %q, %q, %q; want three different", v0, v1, v2)
 		}
-		err = a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "600", SequenceNumber: 6})
-		wantErr(t, "the previous owner's checkpoint", err, blobstore.ErrLeaseLost)
-		noErr(t, "Release", b.Release(e.ctx, taken))
-		released, _, err := a.GetLease(e.ctx, "0")
-		noErr(t, "GetLease", err)
-		if released.Version == taken.Version || released.Owner != "" {
-			t.Fatalf("released lease %+v still has version %q", released, taken.Version)
+		before := e.raw(e.key("0"))
+		for _, v := range []string{v0, v1} {
+			_, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
+			wantErr(t, "Take at a version its owner renewed since", err, blobstore.ErrLeaseHeld)
+		}
+		if after := e.raw(e.key("0")); !bytes.Equal(after.Data, before.Data) {
+			t.Fatalf("a refused Take wrote:\n%s\nwas\n%s", after.Data, before.Data)
+		}
+		noErr(t, "the owner's checkpoint after the refused takes", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "600", SequenceNumber: 6}))
+		taken, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: seen().Version})
+		noErr(t, "Take at the current version", err)
+		if taken.Owner != b.Owner() || taken.Epoch != l.Epoch+1 || taken.Checkpoint == nil || taken.Checkpoint.SequenceNumber != 6 {
+			t.Fatalf("taken lease %+v: want owner %s, epoch %d, checkpoint 6", taken, b.Owner(), l.Epoch+1)
+		}
+		// The take fenced the owner's presence: its next heartbeat renews
+		// nothing, and its writes fail.
+		e.clock.Advance(time.Millisecond)
+		noErr(t, "the old owner's heartbeat", a.Heartbeat(e.ctx))
+		_, err = a.Confirm(e.ctx, l, a.Clock().Now())
+		wantErr(t, "the old owner's Confirm", err, blobstore.ErrLeaseLost)
+		err = a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "700", SequenceNumber: 7})
+		wantErr(t, "the old owner's checkpoint", err, blobstore.ErrLeaseLost)
+	}},
+	{"RenewalRacingTakeOneWins", func(t *testing.T, e *env) {
+		for round := range 6 {
+			t.Run(fmt.Sprint(round), func(t *testing.T) {
+				e := e.sub(t)
+				a, b := e.created(), e.store()
+				noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+				e.partition(a, "0")
+				l := e.acquire(a, "0")
+				snap, err := b.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+				noErr(t, "Scan", err)
+				v := snap.Leases[0].Version
+				e.clock.Advance(time.Millisecond)
+				var renewErr, takeErr error
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				wg.Go(func() {
+					<-start
+					since := a.Clock().Now()
+					if err := a.Heartbeat(e.ctx); err != nil {
+						renewErr = err
+						return
+					}
+					_, renewErr = a.Confirm(e.ctx, l, since)
+				})
+				wg.Go(func() {
+					<-start
+					_, takeErr = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
+				})
+				close(start)
+				wg.Wait()
+				renewed, took := renewErr == nil, takeErr == nil
+				if renewErr != nil && !errors.Is(renewErr, blobstore.ErrLeaseLost) {
+					t.Fatalf("renewal: %v", renewErr)
+				}
+				if takeErr != nil && !errors.Is(takeErr, blobstore.ErrLeaseHeld) {
+					t.Fatalf("take: %v", takeErr)
+				}
+				if renewed == took {
+					t.Fatalf("renewal succeeded: %v, take succeeded: %v; want exactly one (renewal: %v, take: %v)", renewed, took, renewErr, takeErr)
+				}
+				got, _, err := e.store().GetLease(e.ctx, "0")
+				noErr(t, "GetLease", err)
+				if want := map[bool]string{true: a.Owner(), false: b.Owner()}[renewed]; got.Owner != want {
+					t.Fatalf("owner %q, want the winner %q", got.Owner, want)
+				}
+			})
+		}
+	}},
+	{"ConfirmAfterHeartbeatCostsNothing", func(t *testing.T, e *env) {
+		a := e.created()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		e.partition(a, "0")
+		l := e.acquire(a, "0")
+		e.clock.Advance(renewInterval)
+		since := a.Clock().Now()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		a.bkt.reset()
+		got, err := a.Confirm(e.ctx, l, since)
+		noErr(t, "Confirm after the heartbeat", err)
+		if g, p, _, _ := a.bkt.counts(); g+p != 0 || got.Token != l.Token {
+			t.Fatalf("Confirm renewed by the heartbeat made %d requests and returned %+v", g+p, got)
+		}
+		e.clock.Advance(time.Millisecond)
+		again, err := a.Confirm(e.ctx, l, a.Clock().Now())
+		noErr(t, "Confirm since after the heartbeat", err)
+		if _, p, _, _ := a.bkt.counts(); p != 1 || again.Version == got.Version {
+			t.Fatalf("Confirm since after the last renewal wrote %d times, version %q -> %q; want one write and a new version", p, got.Version, again.Version)
 		}
 	}},
 	{"StaleVersionRefusedWritesNothing", func(t *testing.T, e *env) {
@@ -101,7 +189,7 @@ var takeCases = []testCase{
 		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: l.Version})
 		noErr(t, "Take with the current version", err)
 		before := e.raw(e.key("0"))
-		for _, v := range []string{l.Version, "made-up"} {
+		for _, v := range []string{l.Version, "3:abc"} {
 			_, err = c.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: v})
 			wantErr(t, fmt.Sprintf("Take with version %q", v), err, blobstore.ErrLeaseHeld)
 		}
@@ -110,6 +198,8 @@ var takeCases = []testCase{
 		}
 		_, err = c.Take(e.ctx, "missing", &blobstore.TakeOptions{IfVersion: l.Version})
 		wantErr(t, "Take of a partition without a record", err, blobstore.ErrPartitionNotFound)
+		_, err = c.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: "made-up"})
+		wantErr(t, "Take with a malformed version", err, blobstore.ErrInvalidArgument)
 	}},
 	{"OwnLeaseUnchanged", func(t *testing.T, e *env) {
 		a := e.created()

@@ -1,0 +1,572 @@
+package eventhubs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/tidemark/tidemark/blobstore"
+)
+
+// ErrNotOwner is returned by SetCheckpoint for a partition whose ownership
+// this CheckpointStore does not hold: never claimed through it, relinquished,
+// or taken by another processor since. It wraps blobstore.ErrLeaseLost.
+var ErrNotOwner = fmt.Errorf("%w: this checkpoint store does not own the partition", blobstore.ErrLeaseLost)
+
+// Options configure a CheckpointStore. A nil *Options means the defaults.
+type Options struct {
+	// Logger receives what the Processor's contract cannot return as an
+	// error: claims that failed for a reason other than losing a race.
+	// Default: discarded.
+	Logger *slog.Logger
+}
+
+// CheckpointStore is an azeventhubs.CheckpointStore on a Tidemark store: the
+// Event Hubs Processor's ownership and checkpoints on S3, GCS, Azure Blob
+// Storage, a file system or memory. See the package documentation.
+//
+// It is safe for concurrent use. It serves one Processor per consumer group:
+// give each Processor a CheckpointStore of its own (a Checkpoint names no
+// owner, so a store shared by two Processors of one group could not tell
+// whose checkpoint it is given); claims from a second ClientID in a group
+// fail with blobstore.ErrInvalidArgument.
+type CheckpointStore struct {
+	root  *blobstore.Store
+	owns  bool // Close closes root
+	log   *slog.Logger
+	mu    sync.Mutex
+	group map[groupKey]*group
+}
+
+var _ azeventhubs.CheckpointStore = (*CheckpointStore)(nil)
+
+// NewCheckpointStore returns a CheckpointStore over store. Each consumer
+// group's records live below store's prefix at
+// <namespace>/<event hub>/<consumer group>/. Close the CheckpointStore before
+// store.
+func NewCheckpointStore(store *blobstore.Store, opts *Options) (*CheckpointStore, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: eventhubs.NewCheckpointStore needs a store", blobstore.ErrInvalidArgument)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &CheckpointStore{root: store, log: o.Logger, group: map[groupKey]*group{}}, nil
+}
+
+// Open opens the Tidemark store at url (see blobstore.Open) and returns a
+// CheckpointStore over it; Close closes both.
+func Open(ctx context.Context, url string, opts *Options) (*CheckpointStore, error) {
+	store, err := blobstore.Open(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewCheckpointStore(store, opts)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	c.owns = true
+	return c, nil
+}
+
+// Close closes the stores the CheckpointStore opened. It does not
+// relinquish anything: the Processor does that when Run returns.
+func (c *CheckpointStore) Close() error {
+	c.mu.Lock()
+	groups := c.group
+	c.group = map[groupKey]*group{}
+	c.mu.Unlock()
+	for _, g := range groups {
+		g.close()
+	}
+	if c.owns {
+		return c.root.Close()
+	}
+	return nil
+}
+
+type groupKey struct{ namespace, hub, consumerGroup string }
+
+// group is one consumer group's state: a Store per owner (Processor
+// ClientID), and the leases each holds.
+type group struct {
+	key    groupKey
+	prefix string
+	root   *blobstore.Store
+
+	mu       sync.Mutex
+	ready    bool // the group's store marker exists
+	observer *blobstore.Store
+	owners   map[string]*owner
+	// settled is true when the last listing showed every partition owned
+	// by a live owner within its fair share, with the same live hosts as
+	// the listing before: the next listing need not read the records that
+	// changed under live owners (their checkpoints).
+	settled  bool
+	lastLive []string
+}
+
+// owner is one Processor's view: its Store, and the leases it holds.
+type owner struct {
+	store *blobstore.Store
+	mu    sync.Mutex
+	held  map[string]blobstore.Lease
+}
+
+func (g *group) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range g.owners {
+		o.store.Close()
+	}
+	if g.observer != nil {
+		g.observer.Close()
+	}
+}
+
+// groupOf returns the group named by the three identity fields, which must
+// be usable as folder names.
+func (c *CheckpointStore) groupOf(namespace, hub, consumerGroup string) (*group, error) {
+	for _, f := range []struct{ what, v string }{{"namespace", namespace}, {"event hub", hub}, {"consumer group", consumerGroup}} {
+		if f.v == "" || strings.Contains(f.v, "/") || f.v == "." || f.v == ".." || strings.HasPrefix(f.v, ".") {
+			return nil, fmt.Errorf("%w: the %s %q cannot name a folder (it is empty, contains /, or starts with .)", blobstore.ErrInvalidArgument, f.what, f.v)
+		}
+	}
+	k := groupKey{namespace, hub, consumerGroup}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.group[k]; ok {
+		return g, nil
+	}
+	g := &group{key: k, prefix: namespace + "/" + hub + "/" + consumerGroup + "/", root: c.root, owners: map[string]*owner{}}
+	c.group[k] = g
+	return g, nil
+}
+
+// prepare creates the group's store marker once.
+func (g *group) prepare(ctx context.Context, s *blobstore.Store) error {
+	g.mu.Lock()
+	ready := g.ready
+	g.mu.Unlock()
+	if ready {
+		return nil
+	}
+	if err := s.CreateStoreIfNotExists(ctx); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.ready = true
+	g.mu.Unlock()
+	return nil
+}
+
+// ownerOf returns the state of the Processor with ClientID id: the first to
+// claim in the group through this CheckpointStore. A checkpoint names no
+// owner, so a store serving two Processors of one group could not tell a
+// zombie's checkpoint from its new owner's: a second ClientID is refused.
+func (g *group) ownerOf(id string) (*owner, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if o, ok := g.owners[id]; ok {
+		return o, nil
+	}
+	for other := range g.owners {
+		return nil, fmt.Errorf("%w: this CheckpointStore already serves Processor %q in %s; give Processor %q a CheckpointStore of its own (a checkpoint names no owner, so one store cannot tell whose it is)",
+			blobstore.ErrInvalidArgument, other, strings.TrimSuffix(g.prefix, "/"), id)
+	}
+	s, err := g.root.Sub(g.prefix, id)
+	if err != nil {
+		return nil, err
+	}
+	o := &owner{store: s, held: map[string]blobstore.Lease{}}
+	g.owners[id] = o
+	return o, nil
+}
+
+// lister returns the Store that lists the group: an owner's, whose cache
+// then serves its claims, or an observer of its own before any claim.
+func (g *group) lister() (*blobstore.Store, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.owners))
+	for id := range g.owners {
+		ids = append(ids, id)
+	}
+	if len(ids) > 0 {
+		slices.Sort(ids)
+		return g.owners[ids[0]].store, nil
+	}
+	if g.observer == nil {
+		s, err := g.root.Sub(g.prefix, "")
+		if err != nil {
+			return nil, err
+		}
+		g.observer = s
+	}
+	return g.observer, nil
+}
+
+// holder returns the local owner that holds partition id, if any.
+func (g *group) holder(id string) (*owner, blobstore.Lease, bool) {
+	g.mu.Lock()
+	owners := make([]*owner, 0, len(g.owners))
+	for _, o := range g.owners {
+		owners = append(owners, o)
+	}
+	g.mu.Unlock()
+	for _, o := range owners {
+		o.mu.Lock()
+		l, ok := o.held[id]
+		o.mu.Unlock()
+		if ok {
+			return o, l, true
+		}
+	}
+	return nil, blobstore.Lease{}, false
+}
+
+// scan lists the group. readAll reads every record whose version changed;
+// otherwise the group's settledness decides.
+func (g *group) scan(ctx context.Context, readAll bool) (blobstore.Snapshot, error) {
+	s, err := g.lister()
+	if err != nil {
+		return blobstore.Snapshot{}, err
+	}
+	if err := g.prepare(ctx, s); err != nil {
+		return blobstore.Snapshot{}, err
+	}
+	g.mu.Lock()
+	readChanged := readAll || !g.settled
+	g.mu.Unlock()
+	return s.Scan(ctx, &blobstore.ScanOptions{ReadChanged: readChanged})
+}
+
+// ListOwnership lists every ownership of the consumer group ever written,
+// relinquished ones included. It costs one listing of the group (a request
+// per 1,000 keys on S3 and GCS) and a read of each record whose version
+// changed in a way that can change the balance: in a steady group, none.
+// LastModifiedTime is this process's clock minus how long this store has
+// seen neither the record nor the owner's presence record change, so expiry
+// never depends on another machine's clock.
+func (c *CheckpointStore) ListOwnership(ctx context.Context, namespace, eventHub, consumerGroup string, _ *azeventhubs.ListOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	g, err := c.groupOf(namespace, eventHub, consumerGroup)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := g.scan(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	c.logUnreadable(g, snap)
+	now := time.Now()
+	alive := map[string]time.Duration{}
+	var live []string
+	for _, h := range snap.Hosts {
+		if !h.Expired {
+			alive[h.Name] = h.UnchangedFor
+			live = append(live, h.Name)
+		}
+	}
+	out := make([]azeventhubs.Ownership, 0, len(snap.Leases))
+	for _, l := range snap.Leases {
+		still := l.UnchangedFor
+		if d, ok := alive[l.Owner]; ok && l.Owner != "" {
+			still = min(still, d)
+		}
+		etag := azcore.ETag(l.Version)
+		out = append(out, azeventhubs.Ownership{
+			FullyQualifiedNamespace: namespace, EventHubName: eventHub, ConsumerGroup: consumerGroup,
+			PartitionID: l.PartitionID, OwnerID: l.Owner, LastModifiedTime: now.Add(-still), ETag: &etag,
+		})
+	}
+	g.noteSettled(snap.Leases, live)
+	return out, nil
+}
+
+// noteSettled records whether the listing showed a settled group: every
+// partition owned, by owners within floor..ceil of their fair share, with the
+// same live hosts as the listing before.
+func (g *group) noteSettled(leases []blobstore.Lease, live []string) {
+	counts := map[string]int{}
+	for _, h := range live {
+		counts[h] += 0
+	}
+	settled := true
+	for _, l := range leases {
+		if l.Free() {
+			settled = false
+			break
+		}
+		counts[l.Owner]++
+	}
+	if settled && len(counts) > 0 {
+		floor, ceil := len(leases)/len(counts), (len(leases)+len(counts)-1)/len(counts)
+		for _, n := range counts {
+			if n < floor || n > ceil {
+				settled = false
+			}
+		}
+	}
+	slices.Sort(live)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.settled = settled && slices.Equal(live, g.lastLive)
+	g.lastLive = live
+}
+
+// logUnreadable reports records the listing could not use.
+func (c *CheckpointStore) logUnreadable(g *group, snap blobstore.Snapshot) {
+	for _, ce := range snap.Corrupt {
+		c.log.Warn("unreadable ownership record left out", "group", g.prefix, "key", ce.Key, "reason", ce.Reason)
+	}
+	for id, err := range snap.Failed {
+		c.log.Warn("ownership record could not be read this time", "group", g.prefix, "partition", id, "err", err)
+	}
+}
+
+// ListCheckpoints lists every checkpoint of the consumer group: one listing,
+// and a read of each record whose version this store has not read.
+func (c *CheckpointStore) ListCheckpoints(ctx context.Context, namespace, eventHub, consumerGroup string, _ *azeventhubs.ListCheckpointsOptions) ([]azeventhubs.Checkpoint, error) {
+	g, err := c.groupOf(namespace, eventHub, consumerGroup)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := g.scan(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	c.logUnreadable(g, snap)
+	if len(snap.Failed) > 0 {
+		// A checkpoint left out would restart its partition from the
+		// default position: fail instead, and let the Processor retry.
+		for id, err := range snap.Failed {
+			return nil, fmt.Errorf("eventhubs: reading the checkpoint of partition %q: %w", id, err)
+		}
+	}
+	var out []azeventhubs.Checkpoint
+	for _, l := range snap.Leases {
+		if l.Checkpoint == nil {
+			continue
+		}
+		cp := azeventhubs.Checkpoint{FullyQualifiedNamespace: namespace, EventHubName: eventHub, ConsumerGroup: consumerGroup,
+			PartitionID: l.PartitionID}
+		if l.Checkpoint.Offset != "" {
+			off := l.Checkpoint.Offset
+			cp.Offset = &off
+		}
+		if l.Checkpoint.SequenceNumber != blobstore.NoSequenceNumber {
+			seq := l.Checkpoint.SequenceNumber
+			cp.SequenceNumber = &seq
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
+// SetCheckpoint stores a checkpoint under the ownership this store holds:
+// one conditional write, which also renews the ownership. It fails with
+// ErrNotOwner (errors.Is blobstore.ErrLeaseLost) when this store does not
+// hold the partition: a processor that lost it can no longer move its
+// checkpoint.
+func (c *CheckpointStore) SetCheckpoint(ctx context.Context, cp azeventhubs.Checkpoint, _ *azeventhubs.SetCheckpointOptions) error {
+	g, err := c.groupOf(cp.FullyQualifiedNamespace, cp.EventHubName, cp.ConsumerGroup)
+	if err != nil {
+		return err
+	}
+	if err := blobstore.ValidatePartitionID(cp.PartitionID); err != nil {
+		return err
+	}
+	if cp.Offset == nil && cp.SequenceNumber == nil {
+		return fmt.Errorf("%w: checkpoint of partition %q has neither an offset nor a sequence number", blobstore.ErrInvalidArgument, cp.PartitionID)
+	}
+	o, lease, ok := g.holder(cp.PartitionID)
+	if !ok {
+		return fmt.Errorf("%w (partition %q of %s)", ErrNotOwner, cp.PartitionID, strings.TrimSuffix(g.prefix, "/"))
+	}
+	tcp := blobstore.Checkpoint{PartitionID: cp.PartitionID, SequenceNumber: blobstore.NoSequenceNumber}
+	if cp.Offset != nil {
+		tcp.Offset = *cp.Offset
+	}
+	if cp.SequenceNumber != nil {
+		tcp.SequenceNumber = *cp.SequenceNumber
+	}
+	err = o.store.UpdateCheckpoint(ctx, lease, tcp)
+	if errors.Is(err, blobstore.ErrLeaseLost) {
+		o.forget(cp.PartitionID, lease)
+		return fmt.Errorf("%w: %w", ErrNotOwner, err)
+	}
+	return err
+}
+
+// forget drops a lease the owner no longer holds.
+func (o *owner) forget(id string, lease blobstore.Lease) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur, ok := o.held[id]; ok && cur.Token == lease.Token {
+		delete(o.held, id)
+	}
+}
+
+// ClaimOwnership claims the ownerships asked for and returns those it got.
+// For each Processor in the batch it heartbeats once, which renews every
+// ownership that Processor holds; a claim of a partition it holds is then
+// free, unless the heartbeat could not renew it (one write). A claim with a
+// nil ETag creates the partition's record (create-only); one with an ETag
+// takes the partition only if it is still at that ETag: neither its record
+// nor its owner's heartbeat changed since it was listed. A claim that loses
+// a race, or names a stale ETag, is left out of the result, not an error. A
+// claim with an empty OwnerID relinquishes a partition this store holds.
+func (c *CheckpointStore) ClaimOwnership(ctx context.Context, ownerships []azeventhubs.Ownership, _ *azeventhubs.ClaimOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	type batch struct {
+		g     *group
+		owner string
+		asked []azeventhubs.Ownership
+	}
+	var batches []*batch
+	find := map[[2]any]*batch{}
+	for _, o := range ownerships {
+		g, err := c.groupOf(o.FullyQualifiedNamespace, o.EventHubName, o.ConsumerGroup)
+		if err != nil {
+			return nil, err
+		}
+		if err := blobstore.ValidatePartitionID(o.PartitionID); err != nil {
+			return nil, err
+		}
+		k := [2]any{g, o.OwnerID}
+		b, ok := find[k]
+		if !ok {
+			b = &batch{g: g, owner: o.OwnerID}
+			find[k] = b
+			batches = append(batches, b)
+		}
+		b.asked = append(b.asked, o)
+	}
+	var out []azeventhubs.Ownership
+	for _, b := range batches {
+		var got []azeventhubs.Ownership
+		var err error
+		if b.owner == "" {
+			got, err = c.relinquish(ctx, b.g, b.asked)
+		} else {
+			got, err = c.claim(ctx, b.g, b.owner, b.asked)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// claim renews and takes ownerships for the Processor with ClientID id.
+func (c *CheckpointStore) claim(ctx context.Context, g *group, id string, asked []azeventhubs.Ownership) ([]azeventhubs.Ownership, error) {
+	o, err := g.ownerOf(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.prepare(ctx, o.store); err != nil {
+		return nil, err
+	}
+	// One heartbeat renews every ownership this Processor holds; a claim
+	// that races a take of the same ETag then loses to it or beats it, never
+	// both (blobstore.Store.Confirm).
+	since := o.store.Clock().Now()
+	if err := o.store.Heartbeat(ctx); err != nil {
+		c.log.Warn("heartbeat failed; renewing each ownership with a write", "group", g.prefix, "owner", id, "err", err)
+		since = o.store.Clock().Now()
+	}
+	var out []azeventhubs.Ownership
+	for _, want := range asked {
+		pid := want.PartitionID
+		o.mu.Lock()
+		lease, held := o.held[pid]
+		o.mu.Unlock()
+		var l blobstore.Lease
+		switch {
+		case held:
+			l, err = o.store.Confirm(ctx, lease, since)
+		case want.ETag == nil:
+			l, err = o.store.Take(ctx, pid, &blobstore.TakeOptions{Create: true})
+		default:
+			l, err = o.store.Take(ctx, pid, &blobstore.TakeOptions{IfVersion: string(*want.ETag)})
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, blobstore.ErrPermission), errors.Is(err, blobstore.ErrStoreNotFound), errors.Is(err, blobstore.ErrClosed):
+			return nil, err // the store cannot be used: the Processor must stop
+		default:
+			if held {
+				o.forget(pid, lease)
+			}
+			if !errors.Is(err, blobstore.ErrLeaseHeld) && !errors.Is(err, blobstore.ErrLeaseLost) &&
+				!errors.Is(err, blobstore.ErrPartitionNotFound) && !errors.Is(err, blobstore.ErrInvalidArgument) {
+				c.log.Warn("claim failed; left out of this round", "group", g.prefix, "owner", id, "partition", pid, "err", err)
+			}
+			continue
+		}
+		o.mu.Lock()
+		o.held[pid] = l
+		o.mu.Unlock()
+		etag := azcore.ETag(l.Version)
+		got := want
+		got.OwnerID, got.ETag, got.LastModifiedTime = id, &etag, time.Now()
+		out = append(out, got)
+	}
+	return out, nil
+}
+
+// relinquish releases the partitions asked for that a local Processor holds;
+// a Processor that holds nothing afterwards leaves the group, so the others
+// see its partitions free at their next listing.
+func (c *CheckpointStore) relinquish(ctx context.Context, g *group, asked []azeventhubs.Ownership) ([]azeventhubs.Ownership, error) {
+	var out []azeventhubs.Ownership
+	touched := map[*owner]bool{}
+	for _, want := range asked {
+		o, lease, ok := g.holder(want.PartitionID)
+		if !ok {
+			continue // not ours to give up
+		}
+		touched[o] = true
+		err := o.store.Release(ctx, lease)
+		o.forget(want.PartitionID, lease)
+		if err != nil {
+			if !errors.Is(err, blobstore.ErrLeaseLost) {
+				c.log.Warn("relinquish failed", "group", g.prefix, "partition", want.PartitionID, "err", err)
+			}
+			continue
+		}
+		l, _, err := o.store.GetLease(ctx, want.PartitionID)
+		if err != nil {
+			continue // released; its new ETag is unknown, and so is whether a host took it since
+		}
+		etag := azcore.ETag(l.Version)
+		got := want
+		got.ETag, got.LastModifiedTime = &etag, time.Now()
+		out = append(out, got)
+	}
+	for o := range touched {
+		o.mu.Lock()
+		empty := len(o.held) == 0
+		o.mu.Unlock()
+		if empty {
+			if err := o.store.Leave(ctx); err != nil {
+				c.log.Warn("leaving the group failed; the others count this processor until its presence expires", "group", g.prefix, "err", err)
+			}
+		}
+	}
+	return out, nil
+}

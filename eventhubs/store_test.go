@@ -1,0 +1,175 @@
+package eventhubs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/blobstore/membucket"
+	"github.com/tidemark/tidemark/eventhubs"
+)
+
+const (
+	testNamespace = "ns.servicebus.windows.net"
+	testHub       = "hub"
+	testGroup     = "$Default"
+)
+
+// counting counts the requests that reach a bucket.
+type counting struct {
+	driver.Bucket
+	gets, puts, lists atomic.Int64
+}
+
+func (c *counting) Get(ctx context.Context, key string) (driver.Object, error) {
+	c.gets.Add(1)
+	return c.Bucket.Get(ctx, key)
+}
+
+func (c *counting) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	c.puts.Add(1)
+	return c.Bucket.Put(ctx, key, data, v)
+}
+
+func (c *counting) List(ctx context.Context, prefix, token string) ([]driver.Entry, string, error) {
+	c.lists.Add(1)
+	return c.Bucket.List(ctx, prefix, token)
+}
+
+func (c *counting) reset() { c.gets.Store(0); c.puts.Store(0); c.lists.Store(0) }
+
+func (c *counting) String() string {
+	return fmt.Sprintf("%d reads, %d writes, %d listings", c.gets.Load(), c.puts.Load(), c.lists.Load())
+}
+
+// processor is one simulated Processor: its CheckpointStore, and the
+// requests that store makes.
+type processor struct {
+	id    string
+	store *eventhubs.CheckpointStore
+	n     *counting
+}
+
+func newProcessor(t *testing.T, ns, id string) *processor {
+	t.Helper()
+	n := &counting{Bucket: membucket.Open(ns)}
+	s, err := blobstore.New(n, &blobstore.Options{Prefix: "eh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := eventhubs.NewCheckpointStore(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
+	return &processor{id: id, store: c, n: n}
+}
+
+// round does what the Processor's load balancer does when it keeps what it
+// owns: list, then claim every partition it owns with the listed ETag. It
+// returns how many it kept.
+func (p *processor) round(ctx context.Context, t *testing.T) int {
+	t.Helper()
+	listed, err := p.store.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []azeventhubs.Ownership
+	for _, o := range listed {
+		if o.OwnerID == p.id {
+			mine = append(mine, o)
+		}
+	}
+	got, err := p.store.ClaimOwnership(ctx, mine, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(mine) {
+		t.Fatalf("%s renewed %d of its %d partitions", p.id, len(got), len(mine))
+	}
+	return len(got)
+}
+
+// A steady round costs one listing and one write per Processor, however many
+// partitions it owns, and reads no record; a checkpoint is one write.
+func TestRoundCost(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("eventhubs-cost-%d", time.Now().UnixNano())
+	const partitions, hosts = 32, 4
+	var group []*processor
+	for i := range hosts {
+		group = append(group, newProcessor(t, ns, fmt.Sprintf("processor-%d", i)))
+	}
+	// Each claims its share, created with nil ETags.
+	for i, p := range group {
+		var asked []azeventhubs.Ownership
+		for id := i; id < partitions; id += hosts {
+			asked = append(asked, azeventhubs.Ownership{FullyQualifiedNamespace: testNamespace, EventHubName: testHub,
+				ConsumerGroup: testGroup, PartitionID: fmt.Sprint(id), OwnerID: p.id})
+		}
+		if got, err := p.store.ClaimOwnership(ctx, asked, nil); err != nil || len(got) != len(asked) {
+			t.Fatalf("%s claimed %d of %d: %v", p.id, len(got), len(asked), err)
+		}
+	}
+	for range 3 { // every store has listed and read everything once
+		for _, p := range group {
+			p.round(ctx, t)
+		}
+	}
+	for _, p := range group {
+		p.n.reset()
+		if kept := p.round(ctx, t); kept != partitions/hosts {
+			t.Fatalf("%s kept %d partitions", p.id, kept)
+		}
+		if g, w, l := p.n.gets.Load(), p.n.puts.Load(), p.n.lists.Load(); g != 0 || w != 1 || l != 1 {
+			t.Errorf("%s: a steady round of %d partitions cost %s; want 0 reads, 1 write (the heartbeat), 1 listing", p.id, partitions/hosts, p.n)
+		}
+	}
+	p := group[0]
+	p.n.reset()
+	off, seq := "100", int64(10)
+	cp := azeventhubs.Checkpoint{FullyQualifiedNamespace: testNamespace, EventHubName: testHub, ConsumerGroup: testGroup,
+		PartitionID: "0", Offset: &off, SequenceNumber: &seq}
+	if err := p.store.SetCheckpoint(ctx, cp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g, w, l := p.n.gets.Load(), p.n.puts.Load(), p.n.lists.Load(); g != 0 || w != 1 || l != 0 {
+		t.Errorf("a checkpoint cost %s; want one write", p.n)
+	}
+	// Another processor's next listing sees the checkpoint as a sign of
+	// life without reading it: the group is settled.
+	q := group[1]
+	q.n.reset()
+	q.round(ctx, t)
+	if g := q.n.gets.Load(); g != 0 {
+		t.Errorf("a settled group's listing after a checkpoint read %d records", g)
+	}
+}
+
+// A CheckpointStore serves one Processor per consumer group: a checkpoint
+// names no owner, so a second one would make zombie checkpoints undetectable.
+func TestSecondProcessorRefused(t *testing.T) {
+	ctx := context.Background()
+	p := newProcessor(t, fmt.Sprintf("eventhubs-second-%d", time.Now().UnixNano()), "a")
+	claim := func(owner, group string) error {
+		_, err := p.store.ClaimOwnership(ctx, []azeventhubs.Ownership{{FullyQualifiedNamespace: testNamespace,
+			EventHubName: testHub, ConsumerGroup: group, PartitionID: "0", OwnerID: owner}}, nil)
+		return err
+	}
+	if err := claim("a", testGroup); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim("b", testGroup); !errors.Is(err, blobstore.ErrInvalidArgument) {
+		t.Fatalf("a second Processor in the group: %v, want ErrInvalidArgument", err)
+	}
+	if err := claim("b", "other-group"); err != nil {
+		t.Fatalf("a second Processor in another group: %v", err)
+	}
+}
