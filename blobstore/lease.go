@@ -42,6 +42,15 @@ package blobstore
 //     is alive. Fencing of writes stays on the partition record: epochs and
 //     compare-and-swap, so two owners never share an epoch, and a zombie's
 //     write always fails.
+//  9. Lease.Version names the record's version and the version of the
+//     presence record that renews it. A take at a Version (Take with
+//     IfVersion, for a balancer that decides for itself) fences that presence
+//     record at the version seen, live or not, then compare-and-swaps the
+//     record at the version seen: a write of the record, or a heartbeat,
+//     since the Version was seen makes it fail with ErrLeaseHeld, and of a
+//     heartbeat and a take racing on one Version exactly one lands. The
+//     fenced host's other leases lose the heartbeat's renewal (rule 7) and
+//     are renewed by its next write of each (Confirm).
 
 import (
 	"context"
