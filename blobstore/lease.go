@@ -126,6 +126,13 @@ func (s *Store) leaseVersion(rec *record, recVersion string) string {
 	return versionToken{record: recVersion, presence: s.presenceVersion(rec.Owner, rec.Presence)}.String()
 }
 
+// versioned is the lease view of rec stored at recVersion, with its Version.
+func (s *Store) versioned(rec *record, recVersion string) Lease {
+	l := leaseOf(rec)
+	l.Version = s.leaseVersion(rec, recVersion)
+	return l
+}
+
 // versionToken is Lease.Version unpacked.
 type versionToken struct{ record, presence string }
 
@@ -175,8 +182,7 @@ func (s *Store) observed(ctx context.Context, p *partition, rec *record, version
 		// next write (Renew's skipped request, Holds).
 		p.drop()
 	}
-	l := leaseOf(rec)
-	l.Version = s.leaseVersion(rec, version)
+	l := s.versioned(rec, version)
 	l.UnchangedFor, l.Expired = s.observe(p, rec, version)
 	if p.token != "" && p.token == rec.Token {
 		l.Expired = false // our own lease: its freshness is rule 5's business
@@ -236,6 +242,19 @@ func (p *partition) drop() {
 	p.token, p.known = "", false
 }
 
+// locked validates id and returns its partition state, locked: the caller
+// unlocks it.
+func (s *Store) locked(ctx context.Context, id string) (*partition, error) {
+	if err := s.begin(id); err != nil {
+		return nil, err
+	}
+	p := s.part(id)
+	if err := p.lock(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // Acquire takes the partition's lease if it is free: unowned, released, or
 // expired by this Store's observation (a lease is seen as expired only after
 // two sightings at least a lease duration apart that find the same write). It
@@ -292,11 +311,8 @@ func (s *Store) Take(ctx context.Context, id string, opts *TakeOptions) (Lease, 
 		o = *opts
 	}
 	if o.Create && o.IfVersion == "" {
-		if err := s.begin(id); err != nil {
-			return Lease{}, err
-		}
-		p := s.part(id)
-		if err := p.lock(ctx); err != nil {
+		p, err := s.locked(ctx, id)
+		if err != nil {
 			return Lease{}, err
 		}
 		defer p.unlock()
@@ -318,9 +334,7 @@ func (s *Store) createOwned(ctx context.Context, p *partition, id string) (Lease
 			// An earlier create whose outcome was unknown did land.
 			p.adopt(rec, version, p.pendingStart, true)
 			p.pending = ""
-			l := leaseOf(&rec)
-			l.Version = s.leaseVersion(&rec, version)
-			return l, nil
+			return s.versioned(&rec, version), nil
 		}
 		return Lease{}, fmt.Errorf("%w: %q already has a record (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
@@ -352,17 +366,12 @@ func (s *Store) createOwned(ctx context.Context, p *partition, id string) (Lease
 	}
 	p.pending = ""
 	p.adopt(next, v, start, true)
-	l := leaseOf(&next)
-	l.Version = s.leaseVersion(&next, v)
-	return l, nil
+	return s.versioned(&next, v), nil
 }
 
 func (s *Store) acquire(ctx context.Context, id string, steal bool, ifVersion string) (Lease, error) {
-	if err := s.begin(id); err != nil {
-		return Lease{}, err
-	}
-	p := s.part(id)
-	if err := p.lock(ctx); err != nil {
+	p, err := s.locked(ctx, id)
+	if err != nil {
 		return Lease{}, err
 	}
 	defer p.unlock()
@@ -514,9 +523,7 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 		return Lease{}, false, err
 	}
 	p.adopt(next, v, start, true)
-	l := leaseOf(&next)
-	l.Version = s.leaseVersion(&next, v)
-	return l, false, nil
+	return s.versioned(&next, v), false, nil
 }
 
 // lapsed reports rule 5: the owner's last renewal started more than a lease
@@ -670,11 +677,8 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 // leases the heartbeat renewed cost nothing more, and every renewal is a
 // compare-and-swap that a Take at an earlier Version cannot also win.
 func (s *Store) Confirm(ctx context.Context, lease Lease, since time.Time) (Lease, error) {
-	if err := s.begin(lease.PartitionID); err != nil {
-		return Lease{}, err
-	}
-	p := s.part(lease.PartitionID)
-	if err := p.lock(ctx); err != nil {
+	p, err := s.locked(ctx, lease.PartitionID)
+	if err != nil {
 		return Lease{}, err
 	}
 	defer p.unlock()
@@ -685,17 +689,13 @@ func (s *Store) Confirm(ctx context.Context, lease Lease, since time.Time) (Leas
 	hb := s.presence.heartbeatRenewal(p.rec.Presence)
 	renewed := p.renewedAt.After(since) || (p.rec.Token == p.token && !hb.IsZero() && !hb.Before(since))
 	if p.token != "" && p.token == lease.Token && p.known && !s.lapsed(p) && renewed {
-		l := leaseOf(&p.rec)
-		l.Version = s.leaseVersion(&p.rec, p.version)
-		return l, nil
+		return s.versioned(&p.rec, p.version), nil
 	}
 	rec, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
 	if err != nil {
 		return Lease{}, err
 	}
-	l := leaseOf(&rec)
-	l.Version = s.leaseVersion(&rec, p.version)
-	return l, nil
+	return s.versioned(&rec, p.version), nil
 }
 
 // Release gives the lease up so another host can acquire it at once. The
@@ -724,11 +724,8 @@ func (s *Store) UpdateLease(ctx context.Context, lease Lease, metadata string) e
 // checkpoint at StartOfStream, if it does not exist, and returns the lease
 // either way.
 func (s *Store) CreateLeaseIfNotExists(ctx context.Context, id string) (Lease, error) {
-	if err := s.begin(id); err != nil {
-		return Lease{}, err
-	}
-	p := s.part(id)
-	if err := p.lock(ctx); err != nil {
+	p, err := s.locked(ctx, id)
+	if err != nil {
 		return Lease{}, err
 	}
 	defer p.unlock()
@@ -1037,8 +1034,7 @@ func (s *Store) stillFor(p *partition, version string, d time.Duration) bool {
 // Store has not read: the owner it last read, seen writing just now. The
 // caller holds p's lock.
 func (s *Store) changedUnread(p *partition, version string) Lease {
-	l := leaseOf(&p.seen)
-	l.Version = s.leaseVersion(&p.seen, version)
+	l := s.versioned(&p.seen, version)
 	l.UnchangedFor, _ = s.observe(p, &p.seen, version)
 	// Not expired: it changed less than a lease duration ago (a record
 	// that stands still for one is read).
