@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidemark/tidemark/blobstore"
 	"github.com/tidemark/tidemark/eventhubs"
+	"github.com/tidemark/tidemark/eventhubs/eventhubstest"
 )
 
 // BenchmarkEventHubsStores compares, in one run on Azurite, Tidemark's
@@ -155,17 +156,7 @@ func (g *benchGroup) round(ctx context.Context, b *testing.B, checkpoint bool) {
 				}
 			}
 		}
-		listed, err := p.store.ListOwnership(ctx, g.ns, "bench", "$Default", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var mine []azeventhubs.Ownership
-		for _, o := range listed {
-			if o.OwnerID == p.id {
-				mine = append(mine, o)
-			}
-		}
-		got, err := p.store.ClaimOwnership(ctx, mine, nil)
+		_, got, err := eventhubstest.KeepOwned(ctx, p.store, g.ns, "bench", "$Default", p.id)
 		if err != nil || len(got) != len(p.owned) {
 			b.Fatalf("%s renewed %d of its %d partitions: %v", p.id, len(got), len(p.owned), err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tidemark/tidemark/blobstore/driver"
 	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/eventhubs"
+	"github.com/tidemark/tidemark/eventhubs/eventhubstest"
 )
 
 const (
@@ -77,22 +78,12 @@ func newProcessor(t *testing.T, ns, id string) *processor {
 // returns how many it kept.
 func (p *processor) round(ctx context.Context, t *testing.T) int {
 	t.Helper()
-	listed, err := p.store.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+	asked, got, err := eventhubstest.KeepOwned(ctx, p.store, testNamespace, testHub, testGroup, p.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mine []azeventhubs.Ownership
-	for _, o := range listed {
-		if o.OwnerID == p.id {
-			mine = append(mine, o)
-		}
-	}
-	got, err := p.store.ClaimOwnership(ctx, mine, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(mine) {
-		t.Fatalf("%s renewed %d of its %d partitions", p.id, len(got), len(mine))
+	if len(got) != asked {
+		t.Fatalf("%s renewed %d of its %d partitions", p.id, len(got), asked)
 	}
 	return len(got)
 }

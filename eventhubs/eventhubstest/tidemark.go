@@ -49,3 +49,22 @@ func RunTidemark(t *testing.T, open func(ctx context.Context) (driver.Bucket, er
 		return errors.Is(err, eventhubs.ErrNotOwner) && errors.Is(err, blobstore.ErrLeaseLost)
 	}})
 }
+
+// KeepOwned does what the Processor's load balancer does in a round where it
+// neither takes nor gives up anything: it lists the group's ownerships, then
+// claims the ones owner holds with the listed ETags. It returns how many it
+// asked for and the claims that succeeded.
+func KeepOwned(ctx context.Context, store azeventhubs.CheckpointStore, namespace, eventHub, consumerGroup, owner string) (asked int, kept []azeventhubs.Ownership, err error) {
+	listed, err := store.ListOwnership(ctx, namespace, eventHub, consumerGroup, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	var mine []azeventhubs.Ownership
+	for _, o := range listed {
+		if o.OwnerID == owner {
+			mine = append(mine, o)
+		}
+	}
+	kept, err = store.ClaimOwnership(ctx, mine, nil)
+	return len(mine), kept, err
+}
