@@ -343,7 +343,11 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.E
 			if item.Properties == nil || item.Properties.ETag == nil || *item.Properties.ETag == "" {
 				return nil, "", fmt.Errorf("azblob: List Blobs gave no ETag for %q", *item.Name)
 			}
-			entries = append(entries, driver.Entry{Key: *item.Name, Version: headerETag(*item.Properties.ETag)})
+			var modified time.Time
+			if item.Properties.LastModified != nil {
+				modified = *item.Properties.LastModified
+			}
+			entries = append(entries, driver.Entry{Key: *item.Name, Version: headerETag(*item.Properties.ETag), Modified: modified})
 		}
 	}
 	var next string

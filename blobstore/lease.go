@@ -92,6 +92,11 @@ type Lease struct {
 	// UpdatedAt is the writer's wall-clock time of the last write.
 	// Informational only: expiry never uses it.
 	UpdatedAt time.Time
+	// ModifiedAt is when the store last wrote the record, by the store's
+	// own clock, as the listing that returned the lease showed it (Scan,
+	// ListLeases); zero otherwise, or when the provider's listing does not
+	// say. Informational only: expiry never uses it.
+	ModifiedAt time.Time
 	// UnchangedFor is how long this Store has observed the record without a
 	// write, by its own clock. Zero on the first observation.
 	UnchangedFor time.Duration
@@ -999,6 +1004,7 @@ func (s *Store) leasesOf(ctx context.Context, entries []driver.Entry, readChange
 		switch {
 		case errs[i] == nil:
 			if found[i] {
+				all[i].ModifiedAt = entries[i].Modified
 				leases = append(leases, all[i])
 			}
 		case errors.As(errs[i], &ce):

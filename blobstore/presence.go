@@ -48,6 +48,10 @@ type Host struct {
 	// UpdatedAt is the host's wall-clock time of its last heartbeat.
 	// Informational only.
 	UpdatedAt time.Time
+	// ModifiedAt is when the store last wrote its presence record, by the
+	// store's own clock, as the listing showed it; zero when unknown.
+	// Informational only: liveness never uses it.
+	ModifiedAt time.Time
 	// UnchangedFor is how long this Store has seen no heartbeat from it.
 	UnchangedFor time.Duration
 	// Expired reports that this Store has seen no heartbeat from it for at
@@ -470,7 +474,7 @@ func (s *Store) hostsOf(ctx context.Context, entries []driver.Entry, read bool) 
 		if !named && o.name != "" {
 			name, named = o.name, true
 		}
-		h := Host{Name: name}
+		h := Host{Name: name, ModifiedAt: e.Modified}
 		version, fenced := e.Version, known && o.fenced && o.version == e.Version
 		if read || suspect || !named {
 			obj, err := s.bkt.Get(ctx, e.Key)
@@ -520,6 +524,9 @@ func mergeHosts(in []Host) []Host {
 			m.UnchangedFor = min(m.UnchangedFor, h.UnchangedFor)
 			if h.UpdatedAt.After(m.UpdatedAt) {
 				m.UpdatedAt = h.UpdatedAt
+			}
+			if h.ModifiedAt.After(m.ModifiedAt) {
+				m.ModifiedAt = h.ModifiedAt
 			}
 			continue
 		}

@@ -655,7 +655,7 @@ func (s *Store) list(ctx context.Context) (listing, error) {
 			if !ok || strings.Contains(id, "/") || ValidatePartitionID(id) != nil {
 				continue
 			}
-			l.parts = append(l.parts, driver.Entry{Key: id, Version: e.Version})
+			l.parts = append(l.parts, driver.Entry{Key: id, Version: e.Version, Modified: e.Modified})
 		}
 		if next == "" {
 			break

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
@@ -148,6 +149,27 @@ var driverCases = []testCase{
 		noErr(t, "List of a prefix with no objects", err)
 		if len(entries) != 0 || next != "" {
 			t.Fatalf("List of a prefix with no objects = %v, next %q: want nothing", entries, next)
+		}
+	}},
+	{"ListShowsModified", func(t *testing.T, e *env) {
+		// The store's clock, not ours: it only has to be near it (emulators
+		// and cloud stores keep time), and never go back for one key.
+		b := openDriver(t, e)
+		key := e.prefix + "m"
+		v, err := b.Put(e.ctx, key, []byte("first"), driver.CreateOnly)
+		noErr(t, "create-only Put", err)
+		first := listAll(t, e, b, e.prefix)
+		if len(first) != 1 || first[0].Modified.IsZero() {
+			t.Fatalf("List = %+v: want one entry with its modification time", first)
+		}
+		if d := time.Since(first[0].Modified); d > time.Hour || d < -time.Hour {
+			t.Fatalf("listed modification time %v is %v from this machine's clock", first[0].Modified, d)
+		}
+		_, err = b.Put(e.ctx, key, []byte("second"), v)
+		noErr(t, "Put with the current version", err)
+		second := listAll(t, e, b, e.prefix)
+		if len(second) != 1 || second[0].Modified.Before(first[0].Modified.Add(-time.Second)) {
+			t.Fatalf("after a rewrite List = %+v; the first listing showed %v", second, first[0].Modified)
 		}
 	}},
 	{"MissingBucket", func(t *testing.T, e *env) {

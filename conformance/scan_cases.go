@@ -33,6 +33,16 @@ var scanCases = []testCase{
 		if len(snap.Hosts) != 2 || snap.Hosts[0].Name != a.Owner() || snap.Hosts[1].Name != long.Owner() {
 			t.Fatalf("Scan hosts = %+v, want %q and the long name", snap.Hosts, a.Owner())
 		}
+		for _, x := range snap.Leases {
+			if x.ModifiedAt.IsZero() {
+				t.Fatalf("lease %s listed without the store's modification time", x.PartitionID)
+			}
+		}
+		for _, h := range snap.Hosts {
+			if h.ModifiedAt.IsZero() {
+				t.Fatalf("host %s listed without the store's modification time", h.Name)
+			}
+		}
 		noErr(t, "Heartbeat", long.Heartbeat(e.ctx))
 		obs.bkt.reset()
 		snap, err = obs.Scan(e.ctx, nil)

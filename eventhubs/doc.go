@@ -33,7 +33,10 @@
 // change, so no other machine's clock is ever compared with this one. The
 // price: a store sees everything as fresh when it first lists it, so a
 // freshly started Processor waits one expiry duration before it takes the
-// partitions of a processor that died before it started.
+// partitions of a processor that died before it started. Options.ServerTime
+// reports the storage service's time of the last write instead, as the blob
+// store does: no such wait, but the service's clock and this machine's are
+// then compared, and their skew moves expiry.
 //
 // Cost. A checkpoint is one write, and it renews the ownership. A
 // Processor's round (ListOwnership, then ClaimOwnership of what it keeps and

@@ -24,6 +24,16 @@ var ErrNotOwner = fmt.Errorf("%w: this checkpoint store does not own the partiti
 
 // Options configure a CheckpointStore. A nil *Options means the defaults.
 type Options struct {
+	// ServerTime reports LastModifiedTime as the storage service's time of
+	// the last write of the partition's record or of its owner's presence
+	// record, as the SDK's blob store does, instead of this process's
+	// clock minus how long the ownership has been seen unchanged. A newly
+	// started Processor then takes a dead one's partitions as soon as they
+	// look expired, instead of one expiry after it started; but expiry
+	// compares the storage service's clock with this machine's, so their
+	// skew moves it. Where a provider's listing gives no time, the
+	// observer's clock is used. Default false.
+	ServerTime bool
 	// Logger receives what the Processor's contract cannot return as an
 	// error: claims that failed for a reason other than losing a race.
 	// Default: discarded.
@@ -40,9 +50,10 @@ type Options struct {
 // whose checkpoint it is given); claims from a second ClientID in a group
 // fail with blobstore.ErrInvalidArgument.
 type CheckpointStore struct {
-	root  *blobstore.Store
-	owns  bool // Close closes root
-	log   *slog.Logger
+	root       *blobstore.Store
+	owns       bool // Close closes root
+	serverTime bool
+	log        *slog.Logger
 	mu    sync.Mutex
 	group map[groupKey]*group
 }
@@ -64,7 +75,7 @@ func NewCheckpointStore(store *blobstore.Store, opts *Options) (*CheckpointStore
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &CheckpointStore{root: store, log: o.Logger, group: map[groupKey]*group{}}, nil
+	return &CheckpointStore{root: store, serverTime: o.ServerTime, log: o.Logger, group: map[groupKey]*group{}}, nil
 }
 
 // Open opens the Tidemark store at url (see blobstore.Open) and returns a
@@ -273,24 +284,33 @@ func (c *CheckpointStore) ListOwnership(ctx context.Context, namespace, eventHub
 	}
 	c.logUnreadable(g, snap)
 	now := time.Now()
-	alive := map[string]time.Duration{}
+	alive := map[string]blobstore.Host{}
 	var live []string
 	for _, h := range snap.Hosts {
 		if !h.Expired {
-			alive[h.Name] = h.UnchangedFor
+			alive[h.Name] = h
 			live = append(live, h.Name)
 		}
 	}
 	out := make([]azeventhubs.Ownership, 0, len(snap.Leases))
 	for _, l := range snap.Leases {
+		h, renewed := alive[l.Owner]
+		renewed = renewed && l.Owner != ""
 		still := l.UnchangedFor
-		if d, ok := alive[l.Owner]; ok && l.Owner != "" {
-			still = min(still, d)
+		if renewed {
+			still = min(still, h.UnchangedFor)
+		}
+		modified := now.Add(-still)
+		if c.serverTime && !l.ModifiedAt.IsZero() {
+			modified = l.ModifiedAt
+			if renewed && h.ModifiedAt.After(modified) {
+				modified = h.ModifiedAt
+			}
 		}
 		etag := azcore.ETag(l.Version)
 		out = append(out, azeventhubs.Ownership{
 			FullyQualifiedNamespace: namespace, EventHubName: eventHub, ConsumerGroup: consumerGroup,
-			PartitionID: l.PartitionID, OwnerID: l.Owner, LastModifiedTime: now.Add(-still), ETag: &etag,
+			PartitionID: l.PartitionID, OwnerID: l.Owner, LastModifiedTime: modified, ETag: &etag,
 		})
 	}
 	g.noteSettled(snap.Leases, live)

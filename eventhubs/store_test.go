@@ -164,3 +164,43 @@ func TestSecondProcessorRefused(t *testing.T) {
 		t.Fatalf("a second Processor in another group: %v", err)
 	}
 }
+
+// LastModifiedTime is the observer's clock by default (a store seeing an
+// ownership for the first time reports it fresh), and the storage service's
+// time of the last write with ServerTime.
+func TestLastModifiedTime(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("eventhubs-lmt-%d", time.Now().UnixNano())
+	owner := newProcessor(t, ns, "a")
+	claimStart := time.Now()
+	if _, err := owner.store.ClaimOwnership(ctx, []azeventhubs.Ownership{{FullyQualifiedNamespace: testNamespace,
+		EventHubName: testHub, ConsumerGroup: testGroup, PartitionID: "0", OwnerID: "a"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimEnd := time.Now()
+	time.Sleep(10 * time.Millisecond) // so that "at the write" and "at the listing" differ
+	for _, serverTime := range []bool{false, true} {
+		s, err := blobstore.New(membucket.Open(ns), &blobstore.Options{Prefix: "eh"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := eventhubs.NewCheckpointStore(s, &eventhubs.Options{ServerTime: serverTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		listStart := time.Now()
+		listed, err := c.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+		if err != nil || len(listed) != 1 {
+			t.Fatalf("ListOwnership = %v, %v", listed, err)
+		}
+		got := listed[0].LastModifiedTime
+		if serverTime && (got.Before(claimStart) || got.After(claimEnd)) {
+			t.Errorf("with ServerTime, LastModifiedTime %v is not the write's time (between %v and %v)", got, claimStart, claimEnd)
+		}
+		if !serverTime && got.Before(listStart) {
+			t.Errorf("by default, a first sighting's LastModifiedTime %v is before the listing started (%v)", got, listStart)
+		}
+		_ = c.Close()
+		_ = s.Close()
+	}
+}

@@ -450,7 +450,7 @@ func (b *bucket) Delete(ctx context.Context, key string) error {
 // listAttrs are the object attributes a listing asks for (the JSON API's
 // fields=nextPageToken,prefixes,items(name,generation)): the key and its
 // version token, and nothing else.
-var listAttrs = []string{"Name", "Generation"}
+var listAttrs = []string{"Name", "Generation", "Updated"}
 
 // List implements driver.Bucket: one objects.list request per call. Each
 // entry's version is the generation the listing carries, formatted as Get and
@@ -477,7 +477,7 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.E
 			// with is an error, not an empty version.
 			return nil, "", fmt.Errorf("%w (listed object %q)", errNoGeneration, a.Name)
 		}
-		entries = append(entries, driver.Entry{Key: a.Name, Version: formatGeneration(a.Generation)})
+		entries = append(entries, driver.Entry{Key: a.Name, Version: formatGeneration(a.Generation), Modified: a.Updated})
 	}
 	return entries, next, nil
 }

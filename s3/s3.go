@@ -473,7 +473,7 @@ func (b *bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.E
 			// make every listing look like a change (or like none).
 			return nil, "", fmt.Errorf("s3: ListObjectsV2 gives no ETag for object %q", key)
 		}
-		entries = append(entries, driver.Entry{Key: key, Version: etag})
+		entries = append(entries, driver.Entry{Key: key, Version: etag, Modified: aws.ToTime(obj.LastModified)})
 	}
 	var next string
 	if aws.ToBool(out.IsTruncated) {

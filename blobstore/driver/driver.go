@@ -34,6 +34,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors a driver returns (wrapped) so the Store can classify them.
@@ -79,10 +80,12 @@ type Object struct {
 }
 
 // Entry is one listed object: its key and the version token of its current
-// bytes, the same token Get would return for them.
+// bytes, the same token Get would return for them, and when the store last
+// wrote it by the store's own clock (zero if the listing does not say).
 type Entry struct {
-	Key     string
-	Version string
+	Key      string
+	Version  string
+	Modified time.Time
 }
 
 // Bucket is a flat namespace of objects addressed by key. Keys are

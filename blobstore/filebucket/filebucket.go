@@ -366,14 +366,19 @@ func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.E
 		if err := ctx.Err(); err != nil {
 			return nil, "", err
 		}
-		data, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(k)))
+		path := filepath.Join(b.root, filepath.FromSlash(k))
+		data, err := os.ReadFile(path)
+		var info os.FileInfo
+		if err == nil {
+			info, err = os.Stat(path)
+		}
 		if err != nil {
 			if isMissing(err) {
 				continue // deleted since the walk
 			}
 			return nil, "", b.classify(err)
 		}
-		entries = append(entries, driver.Entry{Key: k, Version: version(data)})
+		entries = append(entries, driver.Entry{Key: k, Version: version(data), Modified: info.ModTime()})
 	}
 	return entries, next, nil
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
@@ -29,8 +30,9 @@ type namespace struct {
 }
 
 type entry struct {
-	data    []byte
-	version string
+	data     []byte
+	version  string
+	modified time.Time
 }
 
 var named = struct {
@@ -97,7 +99,7 @@ func (b *Bucket) Put(ctx context.Context, key string, data []byte, ifVersion str
 	}
 	b.ns.gen++
 	v := strconv.FormatUint(b.ns.gen, 10)
-	b.ns.objs[key] = entry{data: append([]byte(nil), data...), version: v}
+	b.ns.objs[key] = entry{data: append([]byte(nil), data...), version: v, modified: time.Now()}
 	return v, nil
 }
 
@@ -121,7 +123,7 @@ func (b *Bucket) List(ctx context.Context, prefix, pageToken string) ([]driver.E
 	var entries []driver.Entry
 	for k, e := range b.ns.objs {
 		if strings.HasPrefix(k, prefix) && k > pageToken {
-			entries = append(entries, driver.Entry{Key: k, Version: e.version})
+			entries = append(entries, driver.Entry{Key: k, Version: e.version, Modified: e.modified})
 		}
 	}
 	b.ns.mu.Unlock()
