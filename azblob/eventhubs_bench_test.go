@@ -38,6 +38,7 @@ func BenchmarkEventHubsStores(b *testing.B) {
 		open func(b *testing.B, n *counter) azeventhubs.CheckpointStore
 	}{
 		{"tidemark", func(b *testing.B, n *counter) azeventhubs.CheckpointStore {
+			b.Helper()
 			s, err := blobstore.New(newBucket(b, newClient(b, cs, name, n), nil), &blobstore.Options{Prefix: "tidemark"})
 			if err != nil {
 				b.Fatal(err)
@@ -50,6 +51,7 @@ func BenchmarkEventHubsStores(b *testing.B) {
 			return store
 		}},
 		{"blobstore", func(b *testing.B, n *counter) azeventhubs.CheckpointStore {
+			b.Helper()
 			store, err := checkpoints.NewBlobStore(newClient(b, cs, name, n), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -110,6 +112,7 @@ type benchProc struct {
 }
 
 func newBenchGroup(b *testing.B, ns string, hosts int, open func(*counter) azeventhubs.CheckpointStore) *benchGroup {
+	b.Helper()
 	g := &benchGroup{ns: ns}
 	for i := range hosts {
 		n := &counter{}

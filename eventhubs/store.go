@@ -54,8 +54,8 @@ type CheckpointStore struct {
 	owns       bool // Close closes root
 	serverTime bool
 	log        *slog.Logger
-	mu    sync.Mutex
-	group map[groupKey]*group
+	mu         sync.Mutex
+	group      map[groupKey]*group
 }
 
 var _ azeventhubs.CheckpointStore = (*CheckpointStore)(nil)
