@@ -134,6 +134,7 @@ func (g *benchGroup) checkpoint(id string, seq int64) azeventhubs.Checkpoint {
 
 // claimShares has each processor create its share of the partitions.
 func (g *benchGroup) claimShares(ctx context.Context, b *testing.B, partitions int) {
+	b.Helper()
 	for i, p := range g.procs {
 		var asked []azeventhubs.Ownership
 		for id := i; id < partitions; id += len(g.procs) {
@@ -150,6 +151,7 @@ func (g *benchGroup) claimShares(ctx context.Context, b *testing.B, partitions i
 // round runs one round of every processor, checkpointing each partition it
 // owns first when checkpoint is set.
 func (g *benchGroup) round(ctx context.Context, b *testing.B, checkpoint bool) {
+	b.Helper()
 	for _, p := range g.procs {
 		if checkpoint {
 			g.seq++
