@@ -358,6 +358,9 @@ func (c *CheckpointStore) logUnreadable(g *group, snap blobstore.Snapshot) {
 	}
 }
 
+// listCheckpointsAttempts bounds the tries of ListCheckpoints.
+const listCheckpointsAttempts = 4
+
 // ListCheckpoints lists every checkpoint of the consumer group: one listing,
 // and a read of each record whose version this store has not read.
 func (c *CheckpointStore) ListCheckpoints(ctx context.Context, namespace, eventHub, consumerGroup string, _ *azeventhubs.ListCheckpointsOptions) ([]azeventhubs.Checkpoint, error) {
@@ -365,18 +368,33 @@ func (c *CheckpointStore) ListCheckpoints(ctx context.Context, namespace, eventH
 	if err != nil {
 		return nil, err
 	}
-	snap, err := g.scan(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	c.logUnreadable(g, snap)
-	if len(snap.Failed) > 0 {
-		// A checkpoint left out would restart its partition from the
-		// default position: fail instead, and let the Processor retry.
-		for id, err := range snap.Failed {
-			return nil, fmt.Errorf("eventhubs: reading the checkpoint of partition %q: %w", id, err)
+	// A checkpoint left out would restart its partition from the default
+	// position, so a read that fails is retried; and as the Processor does
+	// not retry a failed ListCheckpoints (the partitions it was opening stay
+	// unopened until it restarts), a few times.
+	var snap blobstore.Snapshot
+	for attempt := 1; ; attempt++ {
+		snap, err = g.scan(ctx, true)
+		if err == nil && len(snap.Failed) == 0 {
+			break
+		}
+		if err == nil {
+			for id, ferr := range snap.Failed {
+				err = fmt.Errorf("eventhubs: reading the checkpoint of partition %q: %w", id, ferr)
+				break
+			}
+		}
+		if attempt == listCheckpointsAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Warn("listing checkpoints failed; retrying", "group", g.prefix, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
 	}
+	c.logUnreadable(g, snap)
 	var out []azeventhubs.Checkpoint
 	for _, l := range snap.Leases {
 		if l.Checkpoint == nil {
@@ -526,11 +544,16 @@ func (c *CheckpointStore) claim(ctx context.Context, g *group, id string, asked 
 		}
 		switch {
 		case err == nil:
+		case ctx.Err() != nil:
+			// The round was cancelled (the Processor is stopping): fail it,
+			// keeping what is held, so that the Processor relinquishes what
+			// its previous round claimed, which this store still holds.
+			return nil, err
 		case errors.Is(err, blobstore.ErrPermission), errors.Is(err, blobstore.ErrStoreNotFound), errors.Is(err, blobstore.ErrClosed):
 			return nil, err // the store cannot be used: the Processor must stop
 		default:
-			if held {
-				o.forget(pid, lease)
+			if held && errors.Is(err, blobstore.ErrLeaseLost) {
+				o.forget(pid, lease) // definitely lost; anything else is retried next round
 			}
 			if !errors.Is(err, blobstore.ErrLeaseHeld) && !errors.Is(err, blobstore.ErrLeaseLost) &&
 				!errors.Is(err, blobstore.ErrPartitionNotFound) && !errors.Is(err, blobstore.ErrInvalidArgument) {

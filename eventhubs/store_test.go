@@ -23,14 +23,19 @@ const (
 	testGroup     = "$Default"
 )
 
-// counting counts the requests that reach a bucket.
+// counting counts the requests that reach a bucket; failGets makes that
+// many reads fail first.
 type counting struct {
 	driver.Bucket
 	gets, puts, lists atomic.Int64
+	failGets          atomic.Int64
 }
 
 func (c *counting) Get(ctx context.Context, key string) (driver.Object, error) {
 	c.gets.Add(1)
+	if c.failGets.Add(-1) >= 0 {
+		return driver.Object{}, errors.New("injected: connection reset by peer")
+	}
 	return c.Bucket.Get(ctx, key)
 }
 
@@ -202,5 +207,67 @@ func TestLastModifiedTime(t *testing.T) {
 		}
 		_ = c.Close()
 		_ = s.Close()
+	}
+}
+
+// A round cancelled while it claims (the Processor is stopping) fails, and
+// keeps what the store held: the Processor then relinquishes what its
+// previous round claimed, and the others need not wait for an expiry.
+func TestCancelledClaimKeepsOwnership(t *testing.T) {
+	ctx := context.Background()
+	p := newProcessor(t, fmt.Sprintf("eventhubs-cancel-%d", time.Now().UnixNano()), "a")
+	own := azeventhubs.Ownership{FullyQualifiedNamespace: testNamespace, EventHubName: testHub, ConsumerGroup: testGroup,
+		PartitionID: "0", OwnerID: "a"}
+	claimed, err := p.store.ClaimOwnership(ctx, []azeventhubs.Ownership{own}, nil)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := p.store.ClaimOwnership(cancelled, claimed, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled round: %v, want context.Canceled", err)
+	}
+	off := "1"
+	cp := azeventhubs.Checkpoint{FullyQualifiedNamespace: testNamespace, EventHubName: testHub, ConsumerGroup: testGroup,
+		PartitionID: "0", Offset: &off}
+	if err := p.store.SetCheckpoint(ctx, cp, nil); err != nil {
+		t.Fatalf("checkpoint after a cancelled round: %v", err)
+	}
+	gone := claimed[0]
+	gone.OwnerID = ""
+	if got, err := p.store.ClaimOwnership(ctx, []azeventhubs.Ownership{gone}, nil); err != nil || len(got) != 1 {
+		t.Fatalf("relinquish after a cancelled round: %v, %v", got, err)
+	}
+	listed, err := p.store.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+	if err != nil || len(listed) != 1 || listed[0].OwnerID != "" {
+		t.Fatalf("after relinquishing: %+v, %v", listed, err)
+	}
+}
+
+// A checkpoint that cannot be read at once is read again: one left out
+// would restart its partition from the default position, and the Processor
+// does not retry a failed ListCheckpoints.
+func TestListCheckpointsRetriesAFailedRead(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("eventhubs-retry-%d", time.Now().UnixNano())
+	owner := newProcessor(t, ns, "a")
+	own := azeventhubs.Ownership{FullyQualifiedNamespace: testNamespace, EventHubName: testHub, ConsumerGroup: testGroup,
+		PartitionID: "0", OwnerID: "a"}
+	if _, err := owner.store.ClaimOwnership(ctx, []azeventhubs.Ownership{own}, nil); err != nil {
+		t.Fatal(err)
+	}
+	off, seq := "4096", int64(57)
+	if err := owner.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: testNamespace,
+		EventHubName: testHub, ConsumerGroup: testGroup, PartitionID: "0", Offset: &off, SequenceNumber: &seq}, nil); err != nil {
+		t.Fatal(err)
+	}
+	reader := newProcessor(t, ns, "b")
+	reader.n.failGets.Store(1)
+	cps, err := reader.store.ListCheckpoints(ctx, testNamespace, testHub, testGroup, nil)
+	if err != nil || len(cps) != 1 || cps[0].Offset == nil || *cps[0].Offset != off {
+		t.Fatalf("ListCheckpoints after one failed read = %+v, %v; want the checkpoint", cps, err)
+	}
+	if n := reader.n.failGets.Load(); n >= 0 {
+		t.Fatalf("the injected failure was not met (%d left)", n+1)
 	}
 }
