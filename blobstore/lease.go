@@ -43,14 +43,18 @@ package blobstore
 //     compare-and-swap, so two owners never share an epoch, and a zombie's
 //     write always fails.
 //  9. Lease.Version names the record's version and the version of the
-//     presence record that renews it. A take at a Version (Take with
-//     IfVersion, for a balancer that decides for itself) fences that presence
-//     record at the version seen, live or not, then compare-and-swaps the
-//     record at the version seen: a write of the record, or a heartbeat,
-//     since the Version was seen makes it fail with ErrLeaseHeld, and of a
-//     heartbeat and a take racing on one Version exactly one lands. The
-//     fenced host's other leases lose the heartbeat's renewal (rule 7) and
-//     are renewed by its next write of each (Confirm).
+//     presence record that renews it, as a listing showed it (or that it
+//     renews nothing, or that it is unknown). A take at a Version (Take
+//     with IfVersion, for a balancer that decides for itself) reads the
+//     record, fences that presence record at the version seen, live or not
+//     (a fence found in place counts only if it replaced that version),
+//     then compare-and-swaps the record at the version seen: a write of the
+//     record, or a heartbeat, since the Version was seen makes it fail with
+//     ErrLeaseHeld, and of a heartbeat and a take racing on one Version
+//     exactly one lands. A Version that does not know the presence is
+//     refused. The fenced host's other leases lose the heartbeat's renewal
+//     (rule 7); its next write of each (Confirm) renews them, or revives
+//     them if they lapsed meanwhile and nobody wrote their record.
 
 import (
 	"context"
@@ -128,7 +132,11 @@ func leaseOf(rec *record) Lease {
 // and the version of the presence record that renews it, as this Store
 // knows them.
 func (s *Store) leaseVersion(rec *record, recVersion string) string {
-	return versionToken{record: recVersion, presence: s.presenceVersion(rec.Owner, rec.Presence)}.String()
+	presence := ""
+	if rec.held() && rec.Presence != "" {
+		presence = s.presenceVersion(rec.Owner, rec.Presence)
+	}
+	return versionToken{record: recVersion, presence: presence}.String()
 }
 
 // versioned is the lease view of rec stored at recVersion, with its Version.
@@ -289,11 +297,17 @@ func (s *Store) Steal(ctx context.Context, id string) (Lease, error) {
 // TakeOptions make Take conditional. A nil *TakeOptions takes the lease
 // whatever its state, as Steal does.
 type TakeOptions struct {
-	// IfVersion takes the lease only if its Version is still this one. Of
-	// hosts that saw the same version and take the lease at once, exactly
-	// one succeeds; the others get ErrLeaseHeld, and wrote nothing. A
-	// checkpoint written since does not make the take fail: it does not
-	// change the Version.
+	// IfVersion takes the lease only if its Version is still this one:
+	// neither its record (a checkpoint, a renewal) nor the presence record
+	// that renews it (a heartbeat) was written since (rule 9). Of hosts
+	// that saw the same Version and take the lease at once, exactly one
+	// succeeds, and of a take and the owner's heartbeat, exactly one lands.
+	// A refused take wrote nothing to the partition's record; when the
+	// owner renews by heartbeats, a take refused after it fenced the
+	// owner's presence record leaves the fence, and the owner renews its
+	// leases with a write each at its next renewal (Confirm). A Version
+	// that does not show the state of that presence record (one from a
+	// read, not a listing) is refused.
 	IfVersion string
 	// Create makes the partition's record, held by this Store and without
 	// a checkpoint, if the partition has none. With an empty IfVersion the
@@ -307,9 +321,10 @@ type TakeOptions struct {
 // does): unlike Acquire it does not wait for the lease to expire, and unlike
 // Steal it can be made conditional on the version the balancer saw. The
 // previous owner's next write fails with ErrLeaseLost, as after a Steal.
-// It costs one conditional write, plus one read unless a listing or a read
-// through this Store saw the record within the renew interval. Taking a
-// lease this Store already holds, at that version, returns it unchanged.
+// A take at a Version costs one read and one conditional write, and one
+// more write (the fence) when the owner renews the lease by heartbeats; a
+// create-only take one read and one write. Taking a lease this Store
+// already holds returns it unchanged.
 func (s *Store) Take(ctx context.Context, id string, opts *TakeOptions) (Lease, error) {
 	var o TakeOptions
 	if opts != nil {
@@ -441,9 +456,10 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 		return Lease{}, false, fmt.Errorf("%w: %q is not a lease version", ErrInvalidArgument, ifVersion)
 	}
 	rec, version, found, cached, err := s.current(ctx, p, id)
-	if err == nil && cached && (!s.wouldWrite(p, &rec, steal) || (conditional && version != want.record)) {
+	if err == nil && cached && (!s.wouldWrite(p, &rec, steal) || conditional) {
 		// Only a write validates what was seen: a refusal or a "still
-		// ours" is decided on a fresh read.
+		// ours" is decided on a fresh read, and so is a take at a Version,
+		// which may fence before it writes.
 		cached = false
 		rec, version, found, err = s.read(ctx, id)
 	}
@@ -452,10 +468,6 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	}
 	if !found {
 		return Lease{}, false, fmt.Errorf("%w: %q (create it first)", ErrPartitionNotFound, id)
-	}
-	if conditional && version != want.record {
-		s.observed(ctx, p, &rec, version)
-		return Lease{}, false, fmt.Errorf("%w: %q was written since it was seen (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
 	view := s.observed(ctx, p, &rec, version)
 	if p.pending != "" && rec.Token == p.pending {
@@ -471,6 +483,9 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 	// A lease this Store held and gave up (it lapsed) is re-acquired with a
 	// new token and epoch, without waiting for it to expire (rule 5).
 	mine := own || (p.dead != "" && rec.Token == p.dead)
+	if conditional && version != want.record {
+		return Lease{}, false, fmt.Errorf("%w: %q was written since it was seen (owner %q, epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
+	}
 	if rec.held() && !mine && !view.Expired && !steal {
 		return Lease{}, false, fmt.Errorf("%w: %q is held by %q (epoch %d)", ErrLeaseHeld, id, rec.Owner, rec.Epoch)
 	}
@@ -484,13 +499,20 @@ func (s *Store) tryAcquire(ctx context.Context, p *partition, id string, steal b
 			}
 		}
 	}
-	if conditional && rec.held() && !mine && rec.Presence != "" && want.presence != "" {
+	if conditional && rec.held() && !mine && rec.Presence != "" {
 		// The owner renews this lease by heartbeats: a heartbeat since it
 		// was seen is a renewal, and one racing this take must not both
-		// succeed. Fence the presence record at the version seen (rule 8):
+		// succeed. Fence the presence record at the version seen (rule 9):
 		// exactly one of the fence and the heartbeat lands.
-		if err := s.fence(ctx, rec.Owner, rec.Presence, want.presence); err != nil && !errors.Is(err, errHostLeft) {
-			return Lease{}, false, fmt.Errorf("take %q: %w", id, err)
+		switch want.presence {
+		case presenceSilent:
+			// Fenced or removed when seen: no heartbeat renews it.
+		case "", presenceUnknown:
+			return Lease{}, false, fmt.Errorf("%w: %q: the version does not show the presence record that renews the lease (list the group, then take)", ErrLeaseHeld, id)
+		default:
+			if err := s.fence(ctx, rec.Owner, rec.Presence, want.presence); err != nil && !errors.Is(err, errHostLeft) {
+				return Lease{}, false, fmt.Errorf("take %q: %w", id, err)
+			}
 		}
 	}
 	p.drop()
@@ -551,10 +573,14 @@ func (s *Store) ownerWrite(ctx context.Context, lease Lease, op string, mutate f
 		return record{}, err
 	}
 	defer p.unlock()
-	return s.ownerWriteLocked(ctx, p, lease, op, mutate)
+	return s.ownerWriteLocked(ctx, p, lease, op, mutate, false)
 }
 
-func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease, op string, mutate func(*record)) (record, error) {
+// With revive, a lapsed lease (rule 5) is not given up at once: the write,
+// a compare-and-swap on the version this Store last wrote, succeeds only if
+// nobody wrote the record since, so nobody took over in between, and the
+// lease is the caller's again (Confirm).
+func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease, op string, mutate func(*record), revive bool) (record, error) {
 	id := lease.PartitionID
 	lostErr := func(why string) error {
 		return fmt.Errorf("%w: %s %q: %s", ErrLeaseLost, op, id, why)
@@ -569,7 +595,7 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 		return record{}, lostErr("this store does not hold the lease (it was released, lost, or acquired through another store)")
 	case p.token != lease.Token:
 		return record{}, lostErr("superseded by a newer acquisition through this store")
-	case s.lapsed(p):
+	case s.lapsed(p) && (!revive || !p.known):
 		p.drop()
 		return record{}, lostErr(fmt.Sprintf("not renewed within the lease duration (%v)", s.leaseDur))
 	}
@@ -665,7 +691,7 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 			return nil
 		}
 	}
-	_, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
+	_, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {}, false)
 	return err
 }
 
@@ -674,7 +700,11 @@ func (s *Store) Renew(ctx context.Context, lease Lease) error {
 // or a heartbeat that renews it; rules 5 and 7) started at or after since,
 // it makes no request; otherwise it writes the record, one conditional
 // write. It returns the lease as this Store now holds it, with its current
-// Version, or ErrLeaseLost when the lease is no longer the caller's.
+// Version, or ErrLeaseLost when the lease is no longer the caller's. A
+// lease that lapsed (rule 5: its heartbeats stopped renewing it, after a
+// fence, say) is revived by that write when nobody wrote the record since:
+// the compare-and-swap on the version this Store last wrote proves nobody
+// took over.
 //
 // A balancer that renews every lease it holds each round, and lets others
 // take a lease at the Version they saw (the Event Hubs Processor does),
@@ -696,7 +726,7 @@ func (s *Store) Confirm(ctx context.Context, lease Lease, since time.Time) (Leas
 	if p.token != "" && p.token == lease.Token && p.known && !s.lapsed(p) && renewed {
 		return s.versioned(&p.rec, p.version), nil
 	}
-	rec, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {})
+	rec, err := s.ownerWriteLocked(ctx, p, lease, "renew", func(*record) {}, true)
 	if err != nil {
 		return Lease{}, err
 	}
@@ -1070,11 +1100,11 @@ func (s *Store) leaseAt(ctx context.Context, p *partition, id, version string) (
 		// that hangs, say): do not wait for it. Read the record without
 		// taking part in this Store's bookkeeping, and report it unexpired:
 		// a listing must not stall behind one stuck partition.
-		rec, _, ok, err := s.fetch(ctx, id)
+		rec, v, ok, err := s.fetch(ctx, id)
 		if err != nil || !ok {
 			return Lease{}, false, err
 		}
-		return leaseOf(&rec), true, nil
+		return s.versioned(&rec, v), true, nil
 	}
 	defer p.unlock()
 	if version != "" && version == p.seenVersion {

@@ -71,6 +71,10 @@ type presenceRecord struct {
 	// FencedBy names the host that declared this one dead. A fenced record
 	// renews nothing; its host starts a new incarnation over it.
 	FencedBy string `json:"fencedBy,omitempty"`
+	// Replaced is the version of the record the fence replaced: a fence
+	// found in place counts for a host that meant to fence that version
+	// only (a later one means the host heartbeat since).
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // presence is this Store's own presence state and its observations of others.
@@ -229,22 +233,37 @@ func (p *presence) cover() string {
 	return ""
 }
 
+// Presence parts of a Lease.Version beyond a record version: the presence
+// record renews nothing (fenced or removed), or this Store does not know it.
+const (
+	presenceSilent  = "!"
+	presenceUnknown = "?"
+)
+
 // presenceVersion returns the version of the presence record of owner's
 // incarnation as this Store knows it: its own last heartbeat's, or the last
-// listing's or read's; "" when unknown or when the lease names none.
+// listing's or read's; presenceSilent when that record is fenced or was
+// found removed, presenceUnknown when this Store has not seen it.
 func (s *Store) presenceVersion(owner, incarnation string) string {
-	if incarnation == "" {
-		return ""
-	}
 	if owner == s.owner {
-		if c := s.presence.credit.Load(); c != nil && c.inc == incarnation {
+		if c := s.presence.credit.Load(); c != nil && c.inc == incarnation && c.version != "" {
 			return c.version
 		}
 	}
-	if o, ok := s.observation(s.hostKey(owner, incarnation)); ok && !o.fenced {
+	key := s.hostKey(owner, incarnation)
+	p := &s.presence
+	p.obsMu.Lock()
+	defer p.obsMu.Unlock()
+	if o, ok := p.obs[key]; ok {
+		if o.fenced {
+			return presenceSilent
+		}
 		return o.version
 	}
-	return ""
+	if _, ok := p.absent[key]; ok {
+		return presenceSilent
+	}
+	return presenceUnknown
 }
 
 // heartbeatRenewal returns when the last heartbeat renewed a lease of
@@ -389,13 +408,14 @@ var errHostLeft = errors.New("left")
 // version, the one this Store saw unchanged for a lease duration, to a record
 // marked fenced. A heartbeat still in flight then fails and renews nothing,
 // so owner's leases whose records also stood still may be taken. It returns
-// nil when the record is fenced (by this Store or another), and
-// ErrLeaseHeld when the host wrote since: it is alive.
+// nil when the record is fenced at version (by this Store or another), and
+// ErrLeaseHeld when the host wrote since: it is alive (or was, when another
+// host fenced a later version).
 func (s *Store) fence(ctx context.Context, owner, incarnation, version string) error {
 	key := s.hostKey(owner, incarnation)
 	// A random counter makes the bytes differ from any other fence's.
 	rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: owner, Incarnation: incarnation,
-		Counter: mrand.Uint64(), Updated: s.wallNow(), FencedBy: s.owner}
+		Counter: mrand.Uint64(), Updated: s.wallNow(), FencedBy: s.owner, Replaced: version}
 	data, _ := json.Marshal(rec)
 	v, err := s.bkt.Put(ctx, key, data, version)
 	if err == nil {
@@ -420,8 +440,11 @@ func (s *Store) fence(ctx context.Context, owner, incarnation, version string) e
 		return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: jerr}
 	}
 	s.notePresent(key, obj.Version, cur.FencedBy != "", cur.Host)
+	if cur.FencedBy != "" && cur.Replaced == version {
+		return nil // another host fenced it first, at the version we saw
+	}
 	if cur.FencedBy != "" {
-		return nil // another host fenced it first
+		return fmt.Errorf("%w: host %q heartbeat since it was seen, and was then fenced by %q", ErrLeaseHeld, owner, cur.FencedBy)
 	}
 	return fmt.Errorf("%w: host %q heartbeat since it was seen silent", ErrLeaseHeld, owner)
 }

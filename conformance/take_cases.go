@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,6 +161,108 @@ var takeCases = []testCase{
 				}
 			})
 		}
+	}},
+	{"FencedOwnerKeepsItsOtherLeases", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		var held []blobstore.Lease
+		for i := range 4 {
+			e.partition(a, fmt.Sprint(i))
+			held = append(held, e.acquire(a, fmt.Sprint(i)))
+		}
+		// Renewed by heartbeats alone for longer than a lease duration.
+		for range 4 {
+			e.clock.Advance(renewInterval)
+			noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		}
+		snap, err := b.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+		noErr(t, "Scan", err)
+		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: snap.Leases[0].Version})
+		noErr(t, "Take of partition 0, which fences the owner's presence", err)
+		e.clock.Advance(time.Millisecond)
+		since := a.Clock().Now()
+		noErr(t, "the owner's next heartbeat (a new incarnation)", a.Heartbeat(e.ctx))
+		_, err = a.Confirm(e.ctx, held[0], since)
+		wantErr(t, "Confirm of the taken partition", err, blobstore.ErrLeaseLost)
+		for _, l := range held[1:] {
+			got, err := a.Confirm(e.ctx, l, since)
+			noErr(t, "Confirm of a partition nobody took", err)
+			noErr(t, "checkpoint after it", a.UpdateCheckpoint(e.ctx, got, blobstore.Checkpoint{Offset: "1", SequenceNumber: 1}))
+			if got.Epoch != l.Epoch {
+				t.Fatalf("partition %s came back at epoch %d, want its own %d", l.PartitionID, got.Epoch, l.Epoch)
+			}
+		}
+	}},
+	{"VersionWithoutPresenceRefused", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		e.partition(a, "0")
+		e.acquire(a, "0")
+		// A read, not a listing: B has not seen the presence record that
+		// renews the lease, so its Version cannot tell a heartbeat since.
+		l, _, err := b.GetLease(e.ctx, "0")
+		noErr(t, "GetLease", err)
+		key := e.prefix + ".hosts/" + a.Owner()
+		before := listAll(t, e, openDriver(t, e), key)
+		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: l.Version})
+		wantErr(t, "Take at a Version without the presence", err, blobstore.ErrLeaseHeld)
+		after := listAll(t, e, openDriver(t, e), key)
+		if len(before) != 1 || len(after) != 1 || before[0].Version != after[0].Version {
+			t.Fatalf("the refused take touched the presence record: %+v -> %+v", before, after)
+		}
+	}},
+	{"LaterFenceByAnotherRefused", func(t *testing.T, e *env) {
+		a, b, c := e.created(), e.store(), e.store()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		for _, id := range []string{"x", "y"} {
+			e.partition(a, id)
+			e.acquire(a, id)
+		}
+		snapB, err := b.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+		noErr(t, "B's Scan", err)
+		e.clock.Advance(time.Millisecond)
+		noErr(t, "the owner's heartbeat after B saw it", a.Heartbeat(e.ctx))
+		snapC, err := c.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+		noErr(t, "C's Scan", err)
+		_, err = c.Take(e.ctx, "y", &blobstore.TakeOptions{IfVersion: snapC.Leases[1].Version})
+		noErr(t, "C takes y, fencing the owner's newer presence", err)
+		_, err = b.Take(e.ctx, "x", &blobstore.TakeOptions{IfVersion: snapB.Leases[0].Version})
+		wantErr(t, "B's take of x at a Version the owner's heartbeat renewed since", err, blobstore.ErrLeaseHeld)
+		got, _, err := e.store().GetLease(e.ctx, "x")
+		noErr(t, "GetLease", err)
+		if got.Owner != a.Owner() {
+			t.Fatalf("x is owned by %q, want the owner %q", got.Owner, a.Owner())
+		}
+	}},
+	{"UnknownTakeThatLandedIsAdopted", func(t *testing.T, e *env) {
+		a, b := e.created(), e.store()
+		e.partition(a, "0")
+		e.acquire(a, "0")
+		snap, err := b.Scan(e.ctx, &blobstore.ScanOptions{ReadChanged: true})
+		noErr(t, "Scan", err)
+		// The take's write lands, its response is lost, and so is the
+		// read-back: the outcome is unknown.
+		var wrote, readBack atomic.Bool
+		b.bkt.setFault(func(op, key string) fault {
+			switch {
+			case op == "put" && key == e.key("0") && !wrote.Swap(true):
+				return applyThenLose
+			case op == "get" && key == e.key("0") && wrote.Load() && !readBack.Swap(true):
+				return failBeforeApply
+			}
+			return none
+		})
+		_, err = b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: snap.Leases[0].Version})
+		b.bkt.setFault(nil)
+		if err == nil || errors.Is(err, blobstore.ErrLeaseHeld) {
+			t.Fatalf("a take whose write and read-back were lost: %v, want an unknown outcome", err)
+		}
+		l, err := b.Take(e.ctx, "0", &blobstore.TakeOptions{IfVersion: snap.Leases[0].Version})
+		noErr(t, "the same take again, which finds its write landed", err)
+		if l.Owner != b.Owner() {
+			t.Fatalf("adopted lease %+v", l)
+		}
+		noErr(t, "checkpoint under it", b.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1", SequenceNumber: 1}))
 	}},
 	{"ConfirmAfterHeartbeatCostsNothing", func(t *testing.T, e *env) {
 		a := e.created()

@@ -539,6 +539,8 @@ func (c *CheckpointStore) claim(ctx context.Context, g *group, id string, asked 
 			l, err = o.store.Confirm(ctx, lease, since)
 		case want.ETag == nil:
 			l, err = o.store.Take(ctx, pid, &blobstore.TakeOptions{Create: true})
+		case *want.ETag == "":
+			continue // no version to take at: never a take whatever the state
 		default:
 			l, err = o.store.Take(ctx, pid, &blobstore.TakeOptions{IfVersion: string(*want.ETag)})
 		}
@@ -585,7 +587,9 @@ func (c *CheckpointStore) relinquish(ctx context.Context, g *group, asked []azev
 		}
 		touched[o] = true
 		err := o.store.Release(ctx, lease)
-		o.forget(want.PartitionID, lease)
+		if err == nil || errors.Is(err, blobstore.ErrLeaseLost) {
+			o.forget(want.PartitionID, lease)
+		}
 		if err != nil {
 			if !errors.Is(err, blobstore.ErrLeaseLost) {
 				c.log.Warn("relinquish failed", "group", g.prefix, "partition", want.PartitionID, "err", err)

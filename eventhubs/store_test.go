@@ -262,6 +262,16 @@ func TestListCheckpointsRetriesAFailedRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := newProcessor(t, ns, "b")
+	// The reader has read the store marker and the record once; the next
+	// checkpoint changes the record, so the next listing must read it.
+	if _, err := reader.store.ListCheckpoints(ctx, testNamespace, testHub, testGroup, nil); err != nil {
+		t.Fatal(err)
+	}
+	off = "8192"
+	if err := owner.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: testNamespace,
+		EventHubName: testHub, ConsumerGroup: testGroup, PartitionID: "0", Offset: &off, SequenceNumber: &seq}, nil); err != nil {
+		t.Fatal(err)
+	}
 	reader.n.failGets.Store(1)
 	cps, err := reader.store.ListCheckpoints(ctx, testNamespace, testHub, testGroup, nil)
 	if err != nil || len(cps) != 1 || cps[0].Offset == nil || *cps[0].Offset != off {
