@@ -55,6 +55,7 @@ type CheckpointStore struct {
 	serverTime bool
 	log        *slog.Logger
 	mu         sync.Mutex
+	closed     bool
 	group      map[groupKey]*group
 }
 
@@ -99,7 +100,7 @@ func Open(ctx context.Context, url string, opts *Options) (*CheckpointStore, err
 func (c *CheckpointStore) Close() error {
 	c.mu.Lock()
 	groups := c.group
-	c.group = map[groupKey]*group{}
+	c.group, c.closed = map[groupKey]*group{}, true
 	c.mu.Unlock()
 	for _, g := range groups {
 		g.close()
@@ -160,6 +161,9 @@ func (c *CheckpointStore) groupOf(namespace, hub, consumerGroup string) (*group,
 	k := groupKey{namespace, hub, consumerGroup}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return nil, blobstore.ErrClosed
+	}
 	if g, ok := c.group[k]; ok {
 		return g, nil
 	}

@@ -281,3 +281,21 @@ func TestListCheckpointsRetriesAFailedRead(t *testing.T) {
 		t.Fatalf("the injected failure was not met (%d left)", n+1)
 	}
 }
+
+// A closed CheckpointStore refuses every call with blobstore.ErrClosed.
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	p := newProcessor(t, fmt.Sprintf("eventhubs-closed-%d", time.Now().UnixNano()), "a")
+	if err := p.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.store.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+	if !errors.Is(err, blobstore.ErrClosed) {
+		t.Fatalf("ListOwnership after Close: %v, want ErrClosed", err)
+	}
+	_, err = p.store.ClaimOwnership(ctx, []azeventhubs.Ownership{{FullyQualifiedNamespace: testNamespace,
+		EventHubName: testHub, ConsumerGroup: testGroup, PartitionID: "0", OwnerID: "a"}}, nil)
+	if !errors.Is(err, blobstore.ErrClosed) {
+		t.Fatalf("ClaimOwnership after Close: %v, want ErrClosed", err)
+	}
+}
