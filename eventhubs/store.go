@@ -212,19 +212,14 @@ func (g *group) ownerOf(id string) (*owner, error) {
 	return o, nil
 }
 
-// lister returns the Store that lists the group: an owner's, whose cache
-// then serves its claims, or an observer of its own before any claim.
+// lister returns the Store that lists the group: an observer of its own,
+// from the first listing on, so that how long it has seen each ownership
+// unchanged (LastModifiedTime) never starts over when the Processor first
+// claims. (A take reads the record itself before it writes, so the owner's
+// Store needs no listing.)
 func (g *group) lister() (*blobstore.Store, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ids := make([]string, 0, len(g.owners))
-	for id := range g.owners {
-		ids = append(ids, id)
-	}
-	if len(ids) > 0 {
-		slices.Sort(ids)
-		return g.owners[ids[0]].store, nil
-	}
 	if g.observer == nil {
 		s, err := g.root.Sub(g.prefix, "")
 		if err != nil {

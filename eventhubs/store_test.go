@@ -299,3 +299,39 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("ClaimOwnership after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A Processor's first claim does not restart how long its store has seen
+// the others' ownerships unchanged: expiry counts from its first listing.
+func TestFirstClaimKeepsObservations(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("eventhubs-observe-%d", time.Now().UnixNano())
+	a, b := newProcessor(t, ns, "a"), newProcessor(t, ns, "b")
+	claim := func(p *processor, id string) {
+		t.Helper()
+		if _, err := p.store.ClaimOwnership(ctx, []azeventhubs.Ownership{{FullyQualifiedNamespace: testNamespace,
+			EventHubName: testHub, ConsumerGroup: testGroup, PartitionID: id, OwnerID: p.id}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim(a, "0")
+	lmt := func() time.Time {
+		t.Helper()
+		listed, err := b.store.ListOwnership(ctx, testNamespace, testHub, testGroup, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range listed {
+			if o.PartitionID == "0" {
+				return o.LastModifiedTime
+			}
+		}
+		t.Fatal("partition 0 not listed")
+		return time.Time{}
+	}
+	first := lmt()
+	time.Sleep(20 * time.Millisecond) // so that a restarted observation would show
+	claim(b, "1")
+	if again := lmt(); again.After(first.Add(10 * time.Millisecond)) {
+		t.Fatalf("after its first claim, b reports partition 0 modified at %v, later than at its first listing (%v): its observation started over", again, first)
+	}
+}
