@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -196,7 +197,7 @@ func TestNewValidatesOptions(t *testing.T) {
 func TestRunHandsOverOnCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := blobstore.Open(ctx, "mem://TestRunHandsOverOnCancel", &blobstore.Options{
+	s, err := blobstore.Open(ctx, fmt.Sprintf("mem://TestRunHandsOverOnCancel-%d", time.Now().UnixNano()), &blobstore.Options{
 		Owner: "runner", LeaseDuration: 3 * time.Second, RenewInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -216,9 +217,24 @@ func TestRunHandsOverOnCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(h.Owned()) < 4 && time.Now().Before(deadline) {
+	// Stop once every partition's event was processed (owning all four is
+	// not enough: on a busy machine a worker may not have read yet).
+	processedAll := func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, id := range []string{"0", "1", "2", "3"} {
+			if rec.processed[id][1] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !processedAll() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
+	}
+	if !processedAll() {
+		t.Fatalf("events not processed within 30 s: %v", rec.processed)
 	}
 	stop()
 	if err := <-done; err != nil {
