@@ -123,7 +123,7 @@ type group struct {
 	mu       sync.Mutex
 	ready    bool // the group's store marker exists
 	observer *blobstore.Store
-	owners   map[string]*owner
+	proc     *owner // the one Processor that claims through this store, once it has
 	// settled is true when the last listing showed every partition owned
 	// by a live owner within its fair share, with the same live hosts as
 	// the listing before: the next listing need not read the records that
@@ -132,8 +132,10 @@ type group struct {
 	lastLive []string
 }
 
-// owner is one Processor's view: its Store, and the leases it holds.
+// owner is one Processor's view: its ClientID, its Store, and the leases it
+// holds.
 type owner struct {
+	id    string
 	store *blobstore.Store
 	mu    sync.Mutex
 	held  map[string]blobstore.Lease
@@ -142,8 +144,8 @@ type owner struct {
 func (g *group) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, o := range g.owners {
-		o.store.Close()
+	if g.proc != nil {
+		g.proc.store.Close()
 	}
 	if g.observer != nil {
 		g.observer.Close()
@@ -167,7 +169,7 @@ func (c *CheckpointStore) groupOf(namespace, hub, consumerGroup string) (*group,
 	if g, ok := c.group[k]; ok {
 		return g, nil
 	}
-	g := &group{key: k, prefix: namespace + "/" + hub + "/" + consumerGroup + "/", root: c.root, owners: map[string]*owner{}}
+	g := &group{key: k, prefix: namespace + "/" + hub + "/" + consumerGroup + "/", root: c.root}
 	c.group[k] = g
 	return g, nil
 }
@@ -196,20 +198,19 @@ func (g *group) prepare(ctx context.Context, s *blobstore.Store) error {
 func (g *group) ownerOf(id string) (*owner, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if o, ok := g.owners[id]; ok {
-		return o, nil
-	}
-	for other := range g.owners {
+	switch {
+	case g.proc != nil && g.proc.id == id:
+		return g.proc, nil
+	case g.proc != nil:
 		return nil, fmt.Errorf("%w: this CheckpointStore already serves Processor %q in %s; give Processor %q a CheckpointStore of its own (a checkpoint names no owner, so one store cannot tell whose it is)",
-			blobstore.ErrInvalidArgument, other, strings.TrimSuffix(g.prefix, "/"), id)
+			blobstore.ErrInvalidArgument, g.proc.id, strings.TrimSuffix(g.prefix, "/"), id)
 	}
 	s, err := g.root.Sub(g.prefix, id)
 	if err != nil {
 		return nil, err
 	}
-	o := &owner{store: s, held: map[string]blobstore.Lease{}}
-	g.owners[id] = o
-	return o, nil
+	g.proc = &owner{id: id, store: s, held: map[string]blobstore.Lease{}}
+	return g.proc, nil
 }
 
 // lister returns the Store that lists the group: an observer of its own,
@@ -230,23 +231,19 @@ func (g *group) lister() (*blobstore.Store, error) {
 	return g.observer, nil
 }
 
-// holder returns the local owner that holds partition id, if any.
+// holder returns the Processor that holds partition id through this
+// store, if any.
 func (g *group) holder(id string) (*owner, blobstore.Lease, bool) {
 	g.mu.Lock()
-	owners := make([]*owner, 0, len(g.owners))
-	for _, o := range g.owners {
-		owners = append(owners, o)
-	}
+	o := g.proc
 	g.mu.Unlock()
-	for _, o := range owners {
-		o.mu.Lock()
-		l, ok := o.held[id]
-		o.mu.Unlock()
-		if ok {
-			return o, l, true
-		}
+	if o == nil {
+		return nil, blobstore.Lease{}, false
 	}
-	return nil, blobstore.Lease{}, false
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l, ok := o.held[id]
+	return o, l, ok
 }
 
 // scan lists the group. readAll reads every record whose version changed;
