@@ -2,8 +2,9 @@
 #
 #   make test        the whole suite with the race detector: the core, the
 #                    conformance suite on mem, file, MinIO, versitygw,
-#                    fake-gcs-server and Azurite (built natively on first use,
-#                    started and stopped by scripts/test.sh), processor, CLI.
+#                    fake-gcs-server and Azurite, with kinesalite for Kinesis
+#                    (built natively on first use, started and stopped by
+#                    scripts/test.sh), processor, CLI.
 #   make test-core   the same without the emulators (their suites skip).
 #   make stress      the whole suite three times at -cpu 1,2 with a CPU
 #                    burner per core beside it: a test that only passes on
@@ -61,6 +62,7 @@ test-compose:
 	TIDEMARK_MINIO_ENDPOINT=http://127.0.0.1:9000 TIDEMARK_MINIO_ACCESS_KEY=minioadmin TIDEMARK_MINIO_SECRET_KEY=minioadmin \
 	TIDEMARK_VERSITYGW_ENDPOINT=http://127.0.0.1:7070 TIDEMARK_VERSITYGW_ACCESS_KEY=tidemark TIDEMARK_VERSITYGW_SECRET_KEY=tidemarksecret \
 	TIDEMARK_LOCALSTACK_ENDPOINT=http://127.0.0.1:4566 TIDEMARK_LOCALSTACK_ACCESS_KEY=test TIDEMARK_LOCALSTACK_SECRET_KEY=test \
+	TIDEMARK_KINESIS_ENDPOINT=http://127.0.0.1:4566 \
 	STORAGE_EMULATOR_HOST=127.0.0.1:4443 \
 	TIDEMARK_AZURITE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;" \
-	TIDEMARK_REQUIRE_EMULATORS=1 $(GO) test -race -count=1 ./conformance/... ./s3/... ./gcs/... ./azblob/...; status=$$?; docker compose -p tidemark down -v; exit $$status
+	TIDEMARK_REQUIRE_EMULATORS=1 $(GO) test -race -count=1 ./conformance/... ./s3/... ./gcs/... ./azblob/... ./kinesis/...; status=$$?; docker compose -p tidemark down -v; exit $$status

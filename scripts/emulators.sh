@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# emulators.sh: install, start and stop the storage emulators natively (no Docker).
+# emulators.sh: install, start and stop the storage and Kinesis emulators natively (no Docker).
 #
 # Usage: scripts/emulators.sh COMMAND [NAME...]
 #   install [NAME...]  build/install pinned versions into the user cache (once per version)
@@ -7,7 +7,7 @@
 #   stop    [NAME...]  stop the processes recorded in the PID files (idempotent)
 #   status  [NAME...]  show which are installed / running
 #   env                print the export lines the tests read:  eval "$(scripts/emulators.sh env)"
-# NAME: minio, versitygw, fake-gcs-server, azurite (default: all four).
+# NAME: minio, versitygw, fake-gcs-server, azurite, kinesalite (default: all five).
 # Every start begins with empty storage. Emulators listen on 127.0.0.1 only and are
 # stopped by the PIDs recorded at start, never by name.
 #
@@ -18,11 +18,12 @@
 #   TIDEMARK_VERSITYGW_PORT default 7070
 #   TIDEMARK_GCS_PORT       default 4443
 #   TIDEMARK_AZURITE_PORT   default 10000
+#   TIDEMARK_KINESALITE_PORT default 4567 (Kinesis)
 #   TIDEMARK_EMULATOR_TIMEOUT  readiness timeout in seconds (default 60)
 #   TIDEMARK_EMULATOR_VERBOSE=1  keep per-request logs (fake-gcs-server, Azurite --debug)
 set -euo pipefail
 
-readonly ALL_NAMES=(minio versitygw fake-gcs-server azurite)
+readonly ALL_NAMES=(minio versitygw fake-gcs-server azurite kinesalite)
 
 readonly MINIO_PKG=github.com/minio/minio
 readonly MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
@@ -32,6 +33,8 @@ readonly GCS_PKG=github.com/fsouza/fake-gcs-server
 readonly GCS_VERSION=v1.56.1
 readonly AZURITE_PKG=azurite
 readonly AZURITE_VERSION=3.35.0
+readonly KINESALITE_PKG=kinesalite
+readonly KINESALITE_VERSION=3.3.3
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
@@ -43,6 +46,7 @@ MINIO_CONSOLE_PORT=${TIDEMARK_MINIO_CONSOLE_PORT:-$((MINIO_PORT + 1))}
 VERSITYGW_PORT=${TIDEMARK_VERSITYGW_PORT:-7070}
 GCS_PORT=${TIDEMARK_GCS_PORT:-4443}
 AZURITE_PORT=${TIDEMARK_AZURITE_PORT:-10000}
+KINESALITE_PORT=${TIDEMARK_KINESALITE_PORT:-4567}
 READY_TIMEOUT=${TIDEMARK_EMULATOR_TIMEOUT:-60}
 VERBOSE=${TIDEMARK_EMULATOR_VERBOSE:-0}
 
@@ -57,6 +61,7 @@ version_of() {
 	versitygw) echo "$VERSITYGW_VERSION" ;;
 	fake-gcs-server) echo "$GCS_VERSION" ;;
 	azurite) echo "$AZURITE_VERSION" ;;
+	kinesalite) echo "$KINESALITE_VERSION" ;;
 	*) die "unknown emulator '$1' (want one of: ${ALL_NAMES[*]})" ;;
 	esac
 }
@@ -68,6 +73,7 @@ build_estimate() {
 	versitygw) echo "about 2 minutes" ;;
 	fake-gcs-server) echo "about 3-4 minutes" ;;
 	azurite) echo "about 40 seconds" ;;
+	kinesalite) echo "about 10 seconds" ;;
 	esac
 }
 
@@ -78,6 +84,7 @@ binary_rel() {
 	case $1 in
 	minio | versitygw | fake-gcs-server) echo "bin/$1" ;;
 	azurite) echo "node_modules/.bin/azurite-blob" ;;
+	kinesalite) echo "node_modules/.bin/kinesalite" ;;
 	esac
 }
 
@@ -89,6 +96,7 @@ port_of() {
 	versitygw) echo "$VERSITYGW_PORT" ;;
 	fake-gcs-server) echo "$GCS_PORT" ;;
 	azurite) echo "$AZURITE_PORT" ;;
+	kinesalite) echo "$KINESALITE_PORT" ;;
 	esac
 }
 
@@ -105,7 +113,7 @@ resolve_names() {
 	fi
 	for n in "$@"; do
 		case $n in
-		minio | versitygw | fake-gcs-server | azurite) NAMES+=("$n") ;;
+		minio | versitygw | fake-gcs-server | azurite | kinesalite) NAMES+=("$n") ;;
 		*) die "unknown emulator '$n' (want one of: ${ALL_NAMES[*]})" ;;
 		esac
 	done
@@ -129,10 +137,15 @@ build_into() {
 		# environment (e.g. -buildvcs=false) is passed through untouched.
 		(cd "$tmp" && GOBIN="$tmp/bin" GOWORK=off go install "$pkg@$(version_of "$name")")
 		;;
-	azurite)
-		command -v npm >/dev/null || die "npm is not on PATH (needed to install azurite)"
+	azurite | kinesalite)
+		command -v npm >/dev/null || die "npm is not on PATH (needed to install $name)"
+		local pkg
+		case $name in
+		azurite) pkg=$AZURITE_PKG ;;
+		kinesalite) pkg=$KINESALITE_PKG ;;
+		esac
 		(cd "$tmp" && npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error \
-			--no-save "$AZURITE_PKG@$AZURITE_VERSION" >&2)
+			--no-save "$pkg@$(version_of "$name")" >&2)
 		;;
 	esac
 }
@@ -240,6 +253,19 @@ is_ready() {
 		code=$(http_code "http://127.0.0.1:$port/")
 		[[ $code != 000 ]] && code=200
 		;;
+	kinesalite)
+		# A real API call: ListStreams answers 200 {"StreamNames":[...],...}. kinesalite
+		# wants an Authorization header of the right shape and a date, not a valid signature.
+		local body
+		code=000
+		body=$(curl --noproxy '*' -sf -m 2 -X POST \
+			-H 'X-Amz-Target: Kinesis_20131202.ListStreams' \
+			-H 'Content-Type: application/x-amz-json-1.1' \
+			-H 'X-Amz-Date: 20260101T000000Z' \
+			-H 'Authorization: AWS4-HMAC-SHA256 Credential=tidemark/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=abc' \
+			--data '{}' "http://127.0.0.1:$port/" 2>/dev/null) || body=
+		[[ $body == *'"StreamNames"'* ]] && code=200
+		;;
 	esac
 	[[ $code == 200 ]]
 }
@@ -288,6 +314,24 @@ launch_args() {
 		else
 			out+=(--silent) # no per-request access log
 		fi
+		;;
+	kinesalite)
+		# kinesalite's CLI has no host option and listens on every interface; the
+		# launcher does what its cli.js does (same options, parsed by the same
+		# minimist) but listens on 127.0.0.1. No --path: the store is in memory.
+		local mod
+		mod=$(install_dir kinesalite)/node_modules/kinesalite
+		cat >"$dir/launch.js" <<-JS
+			// Written by scripts/emulators.sh: kinesalite's cli.js, listening on 127.0.0.1 only.
+			var mod = "$mod";
+			var argv = require(require.resolve("minimist", { paths: [mod] }))(process.argv.slice(2));
+			var server = require(mod)(argv).listen(argv.port || 4567, "127.0.0.1", function () {
+			  var a = server.address();
+			  console.log("Listening at http://%s:%s", a.address, a.port);
+			});
+		JS
+		out=(node "$dir/launch.js" --port "$port"
+			--createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 1000)
 		;;
 	esac
 }
@@ -340,8 +384,8 @@ start_one() {
 	mkdir -p "$dir/data"
 	launch_args "$name" args
 	# What the PID file records to recognise the process later: its command
-	# line must contain it. Azurite runs through its launcher.
-	[[ $name == azurite ]] && bin=$dir/launch.js
+	# line must contain it. Azurite and kinesalite run through their launchers.
+	[[ $name == azurite || $name == kinesalite ]] && bin=$dir/launch.js
 
 	log "starting $name on 127.0.0.1:$port (log: $logf)"
 	# setsid gives the emulator its own session and process group; the inner shell
@@ -389,6 +433,7 @@ port_env() {
 	versitygw) echo TIDEMARK_VERSITYGW_PORT ;;
 	fake-gcs-server) echo TIDEMARK_GCS_PORT ;;
 	azurite) echo TIDEMARK_AZURITE_PORT ;;
+	kinesalite) echo TIDEMARK_KINESALITE_PORT ;;
 	esac
 }
 
@@ -468,6 +513,7 @@ export TIDEMARK_VERSITYGW_ACCESS_KEY=tidemark
 export TIDEMARK_VERSITYGW_SECRET_KEY=tidemarksecret
 export STORAGE_EMULATOR_HOST=127.0.0.1:$GCS_PORT
 export TIDEMARK_AZURITE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$AZURITE_PORT/devstoreaccount1;'
+export TIDEMARK_KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PORT
 ENV
 }
 
