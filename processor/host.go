@@ -49,6 +49,7 @@ type Stats struct {
 	Released    int64 // leases released (shutdown or shed)
 	Checkpoints int64 // checkpoints written
 	Cycles      int64 // balancing cycles run
+	Finished    int64 // partitions that ended, processed to their end and recorded finished
 }
 
 // Host is one member of a consumer group: it owns a fair share of the
@@ -69,7 +70,8 @@ type Host struct {
 	mu         sync.Mutex
 	workers    map[string]*worker
 	partitions []string
-	corrupt    map[string]string // unreadable record key -> reason, as last reported
+	parents    map[string][]string // partition -> parents, from a LineageSource
+	corrupt    map[string]string   // unreadable record key -> reason, as last reported
 	// settled is true when the last plan found nothing to do and every
 	// host within its fair share, with the same live hosts as the plan
 	// before: the next Scan then need not read records that changed under
@@ -78,7 +80,7 @@ type Host struct {
 	lastLive []string
 
 	stats struct {
-		claims, steals, shed, lost, released, checkpoints, cycles atomic.Int64
+		claims, steals, shed, lost, released, checkpoints, cycles, finished atomic.Int64
 	}
 }
 
@@ -151,7 +153,24 @@ func (h *Host) Name() string { return h.store.Owner() }
 // Stats returns counts of what the host has done so far.
 func (h *Host) Stats() Stats {
 	return Stats{Claims: h.stats.claims.Load(), Steals: h.stats.steals.Load(), Shed: h.stats.shed.Load(), Lost: h.stats.lost.Load(),
-		Released: h.stats.released.Load(), Checkpoints: h.stats.checkpoints.Load(), Cycles: h.stats.cycles.Load()}
+		Released: h.stats.released.Load(), Checkpoints: h.stats.checkpoints.Load(), Cycles: h.stats.cycles.Load(),
+		Finished: h.stats.finished.Load()}
+}
+
+// Lag returns, for each partition the host is processing whose Receiver is
+// a LagReporter, how far behind the partition's newest event its last read
+// was. Partitions whose lag is not known yet are left out.
+func (h *Host) Lag() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, w := range h.snapshot() {
+		if w.p.ctx.Err() != nil {
+			continue
+		}
+		if d := w.p.lag.Load(); d >= 0 {
+			out[w.p.ID] = time.Duration(d)
+		}
+	}
+	return out
 }
 
 // Owned returns the ids of the partitions the host is processing, sorted. A
@@ -273,7 +292,7 @@ func (h *Host) startable(err error) bool {
 // first other error is returned after every partition was tried.
 func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) error {
 	lctx, cancel := h.opContext(ctx)
-	parts, err := h.src.Partitions(lctx)
+	parts, parents, err := h.listPartitions(lctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("processor: listing partitions: %w", err)
@@ -323,9 +342,35 @@ func (h *Host) refreshPartitions(ctx context.Context, stored map[string]bool) er
 		h.noteCorrupt(corrupt) // records the scan could not see; the cycle reports the rest
 	}
 	h.mu.Lock()
-	h.partitions = parts
+	h.partitions, h.parents = parts, parents
 	h.mu.Unlock()
 	return first
+}
+
+// listPartitions lists the source's partitions, with their parents when the
+// source is a LineageSource.
+func (h *Host) listPartitions(ctx context.Context) ([]string, map[string][]string, error) {
+	ls, ok := h.src.(LineageSource)
+	if !ok {
+		parts, err := h.src.Partitions(ctx)
+		return parts, nil, err
+	}
+	infos, err := ls.Lineage(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := make([]string, 0, len(infos))
+	var parents map[string][]string
+	for _, in := range infos {
+		parts = append(parts, in.ID)
+		if len(in.Parents) > 0 {
+			if parents == nil {
+				parents = map[string][]string{}
+			}
+			parents[in.ID] = slices.Clone(in.Parents)
+		}
+	}
+	return parts, parents, nil
 }
 
 // partitionsError is the first error of a refresh that failed for some
@@ -607,12 +652,31 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		h.log.Warn("partition refresh failed", "err", err)
 	}
 	h.mu.Lock()
-	known := h.partitions
+	known, parents := h.partitions, h.parents
 	mine := make(map[string]bool, len(h.workers))
 	for id := range h.workers {
 		mine[id] = true
 	}
 	h.mu.Unlock()
+	// Finished partitions, and partitions whose parents are not finished
+	// yet, are not balanced (see lineage.go).
+	var finished map[string]bool
+	for _, l := range leases {
+		if finishedLease(l) {
+			if finished == nil {
+				finished = map[string]bool{}
+			}
+			finished[l.PartitionID] = true
+		}
+	}
+	var blocked map[string]bool
+	if parents != nil {
+		ids := make([]string, 0, len(stored))
+		for id := range stored {
+			ids = append(ids, id)
+		}
+		blocked = waiting(ids, parents, finished, stored, known)
+	}
 	v := view{self: h.Name(), owner: map[string]string{}}
 	for _, hs := range hosts {
 		if !hs.Expired {
@@ -627,6 +691,9 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		}
 	}
 	for _, l := range leases {
+		if (finished[l.PartitionID] || blocked[l.PartitionID]) && !mine[l.PartitionID] {
+			continue
+		}
 		v.partitions = append(v.partitions, l.PartitionID)
 		switch {
 		case mine[l.PartitionID]:
@@ -643,7 +710,10 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 	// Read every changed record next cycle unless this view is settled: a
 	// settled view's changes are the owners' checkpoints (see
 	// blobstore.ScanOptions).
-	settled := pl.empty() && v.settled() && slices.Equal(v.liveHosts, h.lastLive)
+	// A partition waiting for its parents keeps the view unsettled: the
+	// parents' owners write their finished marks under their leases, and
+	// only a read shows them.
+	settled := pl.empty() && v.settled() && slices.Equal(v.liveHosts, h.lastLive) && len(blocked) == 0
 	h.mu.Lock()
 	h.settled, h.lastLive = settled, v.liveHosts
 	h.mu.Unlock()
@@ -684,6 +754,7 @@ func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	p := &Partition{ID: l.PartitionID, Epoch: l.Epoch, Start: start, host: h, lease: l, ctx: ctx, cancel: cancel,
 		marked: start, written: start, lastWrite: h.clock.Now()}
+	p.lag.Store(-1)
 	w := &worker{p: p, done: make(chan struct{})}
 	h.mu.Lock()
 	if old, ok := h.workers[l.PartitionID]; ok {
@@ -705,6 +776,15 @@ func (h *Host) runWorker(w *worker) {
 		}
 		h.mu.Unlock()
 	}()
+	if p.Start.Offset == EndOfPartition {
+		// Taken on a view that had not seen it finish: give it back.
+		p.cancel(errEnded)
+		ctx, cancel := context.WithTimeout(context.Background(), h.store.LeaseDuration())
+		defer cancel()
+		p.close()
+		h.release(ctx, p)
+		return
+	}
 	proc := h.factory(p.ID)
 	if err := proc.Open(p.ctx, p); err != nil {
 		h.log.Warn("processor open failed", "partition", p.ID, "err", err)
@@ -731,6 +811,8 @@ func (h *Host) runWorker(w *worker) {
 		p.close()
 		_ = proc.Close(ctx, p, OpenFailed)
 		h.release(ctx, p)
+	case errors.Is(cause, errEnded):
+		h.end(ctx, p, proc)
 	default: // shutdown or rebalance: a graceful handover
 		if err := p.Flush(ctx); err != nil {
 			h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
@@ -762,8 +844,18 @@ func (h *Host) process(p *Partition, proc Processor) {
 		return
 	}
 	defer recv.Close()
+	lr, _ := recv.(LagReporter)
 	for p.ctx.Err() == nil {
 		evs, err := recv.Receive(p.ctx, h.opts.MaxBatch)
+		if lr != nil {
+			if d, ok := lr.Lag(); ok {
+				p.lag.Store(int64(d))
+			}
+		}
+		if errors.Is(err, ErrEndOfPartition) && p.ctx.Err() == nil {
+			p.cancel(errEnded)
+			break
+		}
 		if err != nil {
 			if p.ctx.Err() == nil {
 				h.log.Warn("receive failed", "partition", p.ID, "err", err)
@@ -779,6 +871,9 @@ func (h *Host) process(p *Partition, proc Processor) {
 			// may have taken over. No more work under this lease.
 			p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
 			break
+		}
+		if len(evs) > 0 {
+			p.delivered, p.hasDelivered = evs[len(evs)-1], true
 		}
 		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
 			h.log.Warn("process failed", "partition", p.ID, "err", err)
@@ -805,6 +900,47 @@ func (h *Host) mayProcess(p *Partition) bool {
 		}
 		sleep(p.ctx, min(rem, 10*time.Millisecond))
 	}
+}
+
+// end closes a partition that ended. If everything given to its processor
+// was checkpointed, it records the partition finished, then releases it;
+// otherwise it releases it unfinished, to be read again from its checkpoint.
+func (h *Host) end(ctx context.Context, p *Partition, proc Processor) {
+	if err := p.Flush(ctx); err != nil {
+		h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
+		h.abandon(ctx, p, proc)
+		return
+	}
+	_ = proc.Close(ctx, p, Finished)
+	// Close may mark the last event: flush once more.
+	if err := p.Flush(ctx); err != nil {
+		h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
+		p.close()
+		h.store.Forget(p.lease)
+		return
+	}
+	if !p.finishedAll() {
+		h.log.Warn("partition ended, but its processor did not checkpoint its last event: released unfinished, to be read again from its checkpoint",
+			"partition", p.ID, "last", p.delivered.Offset)
+		p.close()
+		h.release(ctx, p)
+		return
+	}
+	if err := p.finish(ctx); err != nil {
+		h.log.Warn("recording the partition finished failed", "partition", p.ID, "err", err)
+		p.close()
+		if errors.Is(err, blobstore.ErrLeaseLost) {
+			h.stats.lost.Add(1)
+			h.store.Forget(p.lease)
+			return
+		}
+		h.release(ctx, p)
+		return
+	}
+	p.close()
+	h.stats.finished.Add(1)
+	h.log.Info("partition finished", "partition", p.ID, "epoch", p.Epoch)
+	h.release(ctx, p)
 }
 
 // abandon ends a partition whose handover cannot be written: its processor is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
@@ -41,6 +42,12 @@ const (
 	// last checkpoint has been flushed, and the lease is released after Close
 	// returns.
 	Rebalanced
+	// Finished means the partition ended (a closed Kinesis shard) and every
+	// one of its events was given to Process. Checkpoint the last one, here
+	// at the latest: then the host records the partition finished, and its
+	// children start. Otherwise it is released unfinished and read again
+	// from its checkpoint.
+	Finished
 )
 
 func (r CloseReason) String() string {
@@ -53,6 +60,8 @@ func (r CloseReason) String() string {
 		return "open failed"
 	case Rebalanced:
 		return "rebalanced"
+	case Finished:
+		return "finished"
 	}
 	return fmt.Sprintf("CloseReason(%d)", int(r))
 }
@@ -79,6 +88,7 @@ var (
 	errRebalance = errors.New("processor: handed over to balance the group")
 	errLeaseLost = fmt.Errorf("processor: %w", blobstore.ErrLeaseLost)
 	errOpen      = errors.New("processor: open failed")
+	errEnded     = fmt.Errorf("processor: %w", ErrEndOfPartition)
 )
 
 // Partition is a processor's handle on the partition it owns.
@@ -102,6 +112,13 @@ type Partition struct {
 	written   blobstore.Checkpoint // latest progress stored
 	pending   int                  // events marked since the last write
 	lastWrite time.Time            // host clock
+
+	// The last event given to Process; read and written by the worker's
+	// goroutine only.
+	delivered    Event
+	hasDelivered bool
+	// lag is the Receiver's last reported lag in nanoseconds, -1 unknown.
+	lag atomic.Int64
 }
 
 // close marks the handle closed: its checkpoints are refused from now on.
@@ -184,5 +201,44 @@ func (p *Partition) writeLocked(ctx context.Context) error {
 	}
 	p.host.stats.checkpoints.Add(1)
 	p.written, p.pending, p.lastWrite = p.marked, 0, start
+	return nil
+}
+
+// finishedAll reports whether every event given to Process is covered by the
+// stored checkpoint.
+func (p *Partition) finishedAll() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.hasDelivered {
+		return true
+	}
+	if p.pending > 0 || p.written.Offset == blobstore.StartOfStream {
+		return false
+	}
+	if p.written.Offset == p.delivered.Offset {
+		return true
+	}
+	return p.delivered.SequenceNumber != blobstore.NoSequenceNumber && p.written.SequenceNumber >= p.delivered.SequenceNumber
+}
+
+// finish writes the partition's finished mark (EndOfPartition) under its
+// lease, keeping the last sequence number.
+func (p *Partition) finish(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("%w: partition %s was closed", blobstore.ErrLeaseLost, p.ID)
+	}
+	end := blobstore.Checkpoint{PartitionID: p.ID, Offset: EndOfPartition, SequenceNumber: p.written.SequenceNumber}
+	if p.written.Offset == blobstore.StartOfStream {
+		end.SequenceNumber = 0
+	}
+	ctx, cancel := p.host.opContext(ctx)
+	defer cancel()
+	if err := p.host.store.UpdateCheckpoint(ctx, p.lease, end); err != nil {
+		return err
+	}
+	p.host.stats.checkpoints.Add(1)
+	p.written, p.marked, p.lastWrite = end, end, p.host.clock.Now()
 	return nil
 }

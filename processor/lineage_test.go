@@ -1,0 +1,272 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/internal/clocktest"
+)
+
+// lineageProc is a recProc that, on Open, checks in the store that every
+// parent of its partition was recorded finished, and remembers the order in
+// which partitions were opened.
+type lineageProc struct {
+	recProc
+	g       *group
+	order   *[]string
+	orderMu *sync.Mutex
+	// skipLast leaves the last event of each batch unmarked.
+	skipLast bool
+}
+
+func (p *lineageProc) Open(ctx context.Context, pt *Partition) error {
+	infos, _ := p.g.src.Lineage(ctx)
+	for _, in := range infos {
+		if in.ID != pt.ID {
+			continue
+		}
+		for _, par := range in.Parents {
+			if cp := storedCheckpoint(p.g.t, p.g, par); cp.Offset != EndOfPartition {
+				p.r.mu.Lock()
+				p.r.problems = append(p.r.problems, fmt.Sprintf("partition %s opened while its parent %s is at %q", pt.ID, par, cp.Offset))
+				p.r.mu.Unlock()
+			}
+		}
+	}
+	p.orderMu.Lock()
+	*p.order = append(*p.order, pt.ID)
+	p.orderMu.Unlock()
+	return p.recProc.Open(ctx, pt)
+}
+
+func (p *lineageProc) Process(ctx context.Context, pt *Partition, evs []Event) error {
+	if p.skipLast {
+		if len(evs) > 1 {
+			_ = pt.Checkpoint(ctx, evs[len(evs)-2])
+		}
+		p.r.mu.Lock()
+		defer p.r.mu.Unlock()
+		m := p.r.processed[pt.ID]
+		if m == nil {
+			m = map[int64]int{}
+			p.r.processed[pt.ID] = m
+		}
+		for _, ev := range evs {
+			m[ev.SequenceNumber]++
+		}
+		return nil
+	}
+	return p.recProc.Process(ctx, pt, evs)
+}
+
+func lineageGroup(t *testing.T, skipLast func(id string) bool) (*group, *[]string) {
+	t.Helper()
+	g := newGroup(t, 4)
+	var (
+		order []string
+		mu    sync.Mutex
+	)
+	g.opts.MaxBatch = 3
+	for _, name := range []string{"a", "b"} {
+		clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(g.elapsed))
+		s, err := blobstore.Open(g.ctx, "mem://"+g.ns, &blobstore.Options{Owner: name,
+			LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := g.opts
+		o.Clock = clock
+		h, err := New(s, g.src, func(id string) Processor {
+			return &lineageProc{recProc: recProc{r: g.rec, host: name}, g: g, order: &order, orderMu: &mu,
+				skipLast: skipLast != nil && skipLast(id)}
+		}, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.start(g.ctx); err != nil {
+			t.Fatal(err)
+		}
+		g.hosts = append(g.hosts, &member{h: h, clock: clock, store: s, alive: true})
+	}
+	return g, &order
+}
+
+// owners returns which live host processes each partition.
+func (g *group) owners() map[string]string {
+	out := map[string]string{}
+	for _, m := range g.hosts {
+		if m.alive {
+			for _, id := range m.h.Owned() {
+				out[id] = m.h.Name()
+			}
+		}
+	}
+	return out
+}
+
+// roundsUntil runs rounds until cond holds, at most n.
+func (g *group) roundsUntil(n int, cond func() bool) bool {
+	for range n {
+		g.advance(testRenew)
+		g.round()
+		// Let workers that reached the end of their partition finish.
+		deadline := time.Now().Add(2 * time.Second)
+		for !cond() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *group) processedCount(id string) int {
+	g.rec.mu.Lock()
+	defer g.rec.mu.Unlock()
+	return len(g.rec.processed[id])
+}
+
+func TestSplitAndMergeFinishParentsFirst(t *testing.T) {
+	g, order := lineageGroup(t, nil)
+	g.settle(5)
+	for _, id := range []string{"0", "1", "2", "3"} {
+		for range 4 {
+			if _, err := g.src.Append(id, []byte(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Split 0 into 4 and 5; merge 1 and 2 into 6. The children get events
+	// at once, before their parents were read to their end.
+	for _, step := range []func() error{
+		func() error { return g.src.End("0") },
+		func() error { return g.src.AddPartition("4", "0") },
+		func() error { return g.src.AddPartition("5", "0") },
+		func() error { return g.src.End("1") },
+		func() error { return g.src.End("2") },
+		func() error { return g.src.AddPartition("6", "1", "2") },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"4", "5", "6"} {
+		for range 5 {
+			if _, err := g.src.Append(id, []byte(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := []string{"3", "4", "5", "6"}
+	ok := g.roundsUntil(12, func() bool {
+		own := g.owners()
+		var ids []string
+		for id := range own {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			return false
+		}
+		for _, id := range []string{"0", "1", "2", "3", "4", "5", "6"} {
+			if g.processedCount(id) < g.src.Len(id) {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("owned %v, want %v; stats a=%+v b=%+v", g.owners(), want, g.hosts[0].h.Stats(), g.hosts[1].h.Stats())
+	}
+	for _, id := range []string{"0", "1", "2"} {
+		cp := storedCheckpoint(t, g, id)
+		if cp.Offset != EndOfPartition || cp.SequenceNumber != 4 {
+			t.Errorf("partition %s: stored %+v, want finished at sequence 4", id, cp)
+		}
+	}
+	var finished int64
+	per := map[string]int{}
+	for _, m := range g.hosts {
+		finished += m.h.Stats().Finished
+		per[m.h.Name()] = len(m.h.Owned())
+	}
+	if finished != 3 {
+		t.Errorf("%d partitions finished, want 3", finished)
+	}
+	if per["a"] != 2 || per["b"] != 2 {
+		t.Errorf("owned per host %v: the four open partitions are not shared 2/2", per)
+	}
+	// Every event processed, none twice (one host each, handovers flushed).
+	g.rec.mu.Lock()
+	for id, seqs := range g.rec.processed {
+		for seq, n := range seqs {
+			if n != 1 {
+				t.Errorf("partition %s event %d processed %d times", id, seq, n)
+			}
+		}
+	}
+	g.rec.mu.Unlock()
+	// A settled group makes no more moves, and never opens a finished
+	// partition again.
+	opened := len(*order)
+	for range 3 {
+		g.advance(testRenew)
+		g.round()
+	}
+	if len(*order) != opened {
+		t.Errorf("partitions opened after the group settled: %v", (*order)[opened:])
+	}
+	// The memory source reports its lag: caught up.
+	for _, m := range g.hosts {
+		for id, d := range m.h.Lag() {
+			if d != 0 {
+				t.Errorf("host %s partition %s: lag %v after processing everything", m.h.Name(), id, d)
+			}
+		}
+		if len(m.h.Lag()) != 2 {
+			t.Errorf("host %s reports lag for %v, want its 2 partitions", m.h.Name(), m.h.Lag())
+		}
+	}
+}
+
+// A processor that does not checkpoint its partition's last event leaves it
+// unfinished: its child never starts, and the parent is read again (at
+// least once) by whoever takes it next.
+func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
+	g, order := lineageGroup(t, func(id string) bool { return id == "0" })
+	g.settle(5)
+	for range 3 {
+		if _, err := g.src.Append("0", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.src.End("0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.src.AddPartition("4", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.src.Append("4", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		g.advance(testRenew)
+		g.round()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if slices.Contains(*order, "4") {
+		t.Fatalf("child 4 opened although its parent's last event was never checkpointed (opened: %v)", *order)
+	}
+	if cp := storedCheckpoint(t, g, "0"); cp.Offset == EndOfPartition {
+		t.Fatalf("parent recorded finished at %+v", cp)
+	}
+	if n := slices.Index(*order, "0"); n < 0 || len(*order) < 2 {
+		t.Fatalf("parent 0 was not opened again after being released unfinished (opened: %v)", *order)
+	}
+}
