@@ -26,6 +26,12 @@ leases; halfway, once the others have taken its partitions over, a new host
 joins; three quarters of the way in, another host stops gracefully. A live
 view shows who owns which partition (redrawn in place on a terminal).
 
+With --source kinesis the stream is a Kinesis stream of --partitions shards
+that the demo creates, produces to and deletes at the end: on kinesalite
+(scripts/emulators.sh start kinesalite) or LocalStack with --kinesis-endpoint,
+or on AWS itself without it (the usual AWS credentials and region; the stream
+is billed per shard-hour while it exists).
+
 The summary gives the measured failover and handoff times against their
 bounds, the balance reached, the events produced, processed and processed
 twice, and the invariant checks: never two owners of one partition at one
@@ -33,7 +39,8 @@ epoch, checkpoints never go backwards, every event processed at least once.
 The exit status is 1 if any invariant fails.`,
 		Example: `  tidemark demo
   tidemark demo --hosts 6 --partitions 64 --duration 40s
-  tidemark demo --store file:///tmp/demo-store`,
+  tidemark demo --store file:///tmp/demo-store
+  tidemark demo --source kinesis --kinesis-endpoint http://127.0.0.1:4567 --partitions 8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.Validate(); err != nil {
@@ -64,5 +71,7 @@ The exit status is 1 if any invariant fails.`,
 	f.IntVar(&cfg.EventsPerSec, "rate", 400, "events produced per second")
 	f.DurationVar(&cfg.LeaseDuration, "lease", 3*time.Second, "lease duration")
 	f.DurationVar(&cfg.RenewInterval, "renew", time.Second, "renew and balancing interval")
+	f.StringVar(&cfg.Source, "source", "memory", "the stream: memory (in-process) or kinesis (a stream the demo creates and deletes)")
+	f.StringVar(&cfg.KinesisEndpoint, "kinesis-endpoint", "", "Kinesis endpoint for --source kinesis, e.g. http://127.0.0.1:4567 (kinesalite); empty: AWS")
 	return cmd
 }

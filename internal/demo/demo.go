@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,6 +29,12 @@ type Config struct {
 	RenewInterval time.Duration // default 1s
 	Out           io.Writer     // default os.Stdout
 	Live          bool          // redraw the ownership view in place (a terminal)
+	// Source is the stream: "memory" (the default, in-process) or
+	// "kinesis": a stream of Partitions shards that the demo creates at
+	// KinesisEndpoint (kinesalite, LocalStack; empty for AWS itself),
+	// produces to, and deletes at the end.
+	Source          string
+	KinesisEndpoint string
 }
 
 // Validate reports whether Run would accept c (with its defaults applied),
@@ -78,6 +83,10 @@ func (c *Config) defaults() error {
 			blobstore.ErrInvalidArgument, c.Duration, c.LeaseDuration, 8*c.LeaseDuration)
 	case c.EventsPerSec < 1:
 		return fmt.Errorf("%w: events per second must be positive", blobstore.ErrInvalidArgument)
+	case c.Source != "" && c.Source != "memory" && c.Source != "kinesis":
+		return fmt.Errorf("%w: source %q: want memory or kinesis", blobstore.ErrInvalidArgument, c.Source)
+	case c.Source != "kinesis" && c.KinesisEndpoint != "":
+		return fmt.Errorf("%w: a Kinesis endpoint needs --source kinesis", blobstore.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -137,13 +146,22 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		defer os.RemoveAll(dir)
 		cfg.StoreURL = "file://" + dir
 	}
-	r := &run{cfg: cfg, src: processor.NewMemorySource(cfg.Partitions), log: newLedger(), started: time.Now()}
+	var src stream = newMemStream(cfg.Partitions)
+	if cfg.Source == "kinesis" {
+		ks, err := newKinesisStream(ctx, cfg.KinesisEndpoint, cfg.Partitions)
+		if err != nil {
+			return Summary{}, err
+		}
+		src = ks
+	}
+	defer src.close()
+	r := &run{cfg: cfg, src: src, log: newLedger(), started: time.Now()}
 	return r.run(ctx)
 }
 
 type run struct {
 	cfg     Config
-	src     *processor.MemorySource
+	src     stream
 	log     *ledger
 	started time.Time
 
@@ -191,8 +209,8 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	}
 	defer r.stopAll()
 
-	fmt.Fprintf(cfg.Out, "tidemark demo: %d hosts share %d partitions through %s (lease %v, renew %v, %v)\n",
-		cfg.Hosts, cfg.Partitions, redact(cfg.StoreURL), cfg.LeaseDuration, cfg.RenewInterval, cfg.Duration)
+	fmt.Fprintf(cfg.Out, "tidemark demo: %d hosts share %s through %s (lease %v, renew %v, %v)\n",
+		cfg.Hosts, r.src.describe(), redact(cfg.StoreURL), cfg.LeaseDuration, cfg.RenewInterval, cfg.Duration)
 	joiner := string(rune('A' + cfg.Hosts))
 	fmt.Fprintf(cfg.Out, "at %v host %s is killed without releasing; at %v host %s joins; at %v host %s stops gracefully\n\n",
 		(cfg.Duration / 4).Round(time.Second), r.hosts[len(r.hosts)-1].letter,
@@ -336,29 +354,31 @@ func (r *run) stopAll() {
 	}
 }
 
-// produce appends events round-robin over the partitions at the set rate.
+// produce appends events round-robin over the partitions at the set rate,
+// in batches every 20 ms (one PutRecords call on Kinesis).
 func (r *run) produce(ctx context.Context) {
-	every := time.Second / time.Duration(r.cfg.EventsPerSec)
-	batch := 1
-	if every < time.Millisecond {
-		batch = int(time.Millisecond / every)
-		every = time.Millisecond
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	begin := time.Now()
 	n := 0
+	ids := r.src.ids()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		for i := 0; i < batch; i++ {
-			id := strconv.Itoa(n % r.cfg.Partitions)
-			if _, err := r.src.Append(id, []byte("event")); err == nil {
-				r.log.produced(id)
-			}
+		due := int(time.Since(begin).Seconds() * float64(r.cfg.EventsPerSec))
+		if due <= n {
+			continue
+		}
+		to := make([]string, due-n)
+		for i := range to {
+			to[i] = ids[n%len(ids)]
 			n++
+		}
+		for _, id := range r.src.append(ctx, to) {
+			r.log.produced(id)
 		}
 	}
 }

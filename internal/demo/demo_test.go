@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,34 @@ func TestSummaryOKChecksTheBounds(t *testing.T) {
 		if s.OK() {
 			t.Errorf("%+v reports OK", s)
 		}
+	}
+}
+
+// The demo on kinesalite (a stream of shards the demo creates), with the
+// default file store: the same invariants hold.
+func TestShortDemoOnKinesis(t *testing.T) {
+	endpoint := os.Getenv("TIDEMARK_KINESIS_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("TIDEMARK_REQUIRE_EMULATORS") == "1" {
+			t.Fatal("TIDEMARK_KINESIS_ENDPOINT is not set: scripts/emulators.sh start kinesalite, then eval \"$(scripts/emulators.sh env)\"")
+		}
+		t.Skip("TIDEMARK_KINESIS_ENDPOINT is not set: start kinesalite with scripts/emulators.sh")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	sum, err := Run(ctx, Config{Hosts: 3, Partitions: 6, Duration: 12 * time.Second, EventsPerSec: 200,
+		LeaseDuration: 1500 * time.Millisecond, RenewInterval: 500 * time.Millisecond, Out: &out,
+		Source: "kinesis", KinesisEndpoint: endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Print(&out, sum)
+	t.Log("\n" + out.String())
+	if len(sum.Violations) > 0 || sum.Missed > 0 || sum.FailoverMissing || sum.HandoffMissing {
+		t.Fatalf("invariants failed: %v; missed %d", sum.Violations, sum.Missed)
+	}
+	if sum.Produced < 1000 || !strings.Contains(out.String(), "Kinesis stream tidemark-demo-") {
+		t.Errorf("produced %d events; header: %q", sum.Produced, strings.SplitN(out.String(), "\n", 2)[0])
 	}
 }
