@@ -304,11 +304,11 @@ type receiver struct {
 	src   *Source
 	shard string
 	first *awskinesis.GetShardIteratorInput // where reading started
-	iter  *string                          // nil once the shard's end was read
-	last  string                           // sequence number of the last record returned
-	count int64                            // records of the shard counted up to last
-	next  time.Time                        // earliest time of the next GetRecords
-	lag   atomic.Int64                     // MillisBehindLatest of the last read, in ns; -1 unknown
+	iter  *string                           // nil once the shard's end was read
+	last  string                            // sequence number of the last record returned
+	count int64                             // records of the shard counted up to last
+	next  time.Time                         // earliest time of the next GetRecords
+	lag   atomic.Int64                      // MillisBehindLatest of the last read, in ns; -1 unknown
 }
 
 // Lag implements processor.LagReporter with the service's

@@ -292,9 +292,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // client's GetRecords calls.
 type faulty struct {
 	kinesis.API
-	calls   atomic.Int64
-	faults  atomic.Int64
-	expire  int64 // the call that fails with an expired iterator
+	calls  atomic.Int64
+	faults atomic.Int64
+	expire int64 // the call that fails with an expired iterator
 }
 
 func (f *faulty) GetRecords(ctx context.Context, in *awskinesis.GetRecordsInput, opts ...func(*awskinesis.Options)) (*awskinesis.GetRecordsOutput, error) {
