@@ -151,7 +151,7 @@ func (s *kinesisStream) waitActive(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("demo: Kinesis stream %s not active after 2 minutes (last error: %v)", s.name, err)
+			return fmt.Errorf("demo: Kinesis stream %s not active after 2 minutes (last error: %w)", s.name, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
