@@ -50,9 +50,12 @@
 //
 // Reads of one shard are at least 200 ms apart (the service allows five
 // GetRecords a second per shard), and Options.IdleInterval apart (default
-// 1 s) once the shard is caught up. Throttling (ProvisionedThroughputExceeded,
-// LimitExceeded) is retried with a jittered backoff from 250 ms to 8 s; an
-// expired iterator is renewed after the last record returned. Other errors
+// 1 s) once the shard is caught up. Each read asks for up to
+// Options.MaxRecords (10,000) records, which the host takes in batches of
+// its MaxBatch. Throttling (ProvisionedThroughputExceeded, LimitExceeded)
+// of reads and iterators is retried, after the SDK's own retries, with a
+// jittered backoff from 250 ms to 8 s; an expired iterator is renewed after
+// the last record read. Other errors
 // are returned, wrapped in a typed error for errors.Is: ErrStreamNotFound,
 // ErrPermission, ErrInvalidCheckpoint, ErrCheckpointNotInStream. A
 // checkpoint the stream no longer has (trimmed by retention, or from a

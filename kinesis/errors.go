@@ -12,8 +12,7 @@ import (
 // Errors of the Source, for errors.Is. Each wraps the service's error, whose
 // code and message stay in the text.
 var (
-	// ErrStreamNotFound: the stream (or a shard of it) does not exist, or
-	// is being deleted.
+	// ErrStreamNotFound: the stream (or a shard of it) does not exist.
 	ErrStreamNotFound = errors.New("kinesis: stream not found")
 	// ErrPermission: the credentials are missing, unknown, expired or not
 	// allowed to read the stream.
@@ -26,7 +25,8 @@ var (
 	// number (it was written for another source, or edited by hand).
 	ErrInvalidCheckpoint = fmt.Errorf("kinesis: invalid checkpoint: %w", blobstore.ErrInvalidArgument)
 	// ErrThrottled: the service refused a call for exceeding a rate limit.
-	// The Source retries such calls itself, backing off.
+	// The SDK's retryer retries such calls a few times; GetRecords and
+	// GetShardIterator then go on retrying with a backoff of their own.
 	ErrThrottled = errors.New("kinesis: throttled")
 	// ErrInvalidArgument: bad input (also blobstore.ErrInvalidArgument).
 	ErrInvalidArgument = fmt.Errorf("kinesis: %w", blobstore.ErrInvalidArgument)
@@ -44,7 +44,7 @@ func (s *Source) wrap(op, shard string, err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
-		case "ResourceNotFoundException", "ResourceInUseException":
+		case "ResourceNotFoundException":
 			kind = ErrStreamNotFound
 		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
 			"MissingAuthenticationTokenException", "MissingAuthenticationToken", "IncompleteSignatureException",

@@ -64,7 +64,10 @@ type Options struct {
 	// to their end, and nothing after them may be skipped.
 	Start StartPosition
 	// MaxRecords bounds the records of one GetRecords call (the service
-	// allows 10,000, the default); the host's MaxBatch bounds it too.
+	// allows 10,000, the default). A read's records are handed to the host
+	// in batches of its MaxBatch, so a small MaxBatch does not slow the
+	// reads down (a shard takes 1,000 records a second; at five reads a
+	// second, reads of 100 could not keep up).
 	MaxRecords int32
 	// IdleInterval is the wait before reading a shard again after a read
 	// found nothing new. Default 1s. Reads of one shard are at least 200 ms
@@ -305,7 +308,8 @@ type receiver struct {
 	shard string
 	first *awskinesis.GetShardIteratorInput // where reading started
 	iter  *string                           // nil once the shard's end was read
-	last  string                            // sequence number of the last record returned
+	buf   []processor.Event                 // read, not returned yet
+	last  string                            // sequence number of the last record read
 	count int64                             // records of the shard counted up to last
 	next  time.Time                         // earliest time of the next GetRecords
 	lag   atomic.Int64                      // MillisBehindLatest of the last read, in ns; -1 unknown
@@ -322,20 +326,25 @@ func (r *receiver) Lag() (time.Duration, bool) {
 // backs off while the shard's read throughput is exceeded, renews an
 // expired iterator after the last record returned, and returns
 // processor.ErrEndOfPartition once a closed shard was read to its end.
-func (r *receiver) Receive(ctx context.Context, max int) ([]processor.Event, error) {
+func (r *receiver) Receive(ctx context.Context, batch int) ([]processor.Event, error) {
 	throttled := 0
 	for {
+		if len(r.buf) > 0 {
+			n := len(r.buf)
+			if batch > 0 {
+				n = min(n, batch)
+			}
+			out := r.buf[:n:n]
+			r.buf = r.buf[n:]
+			return out, nil
+		}
 		if r.iter == nil {
 			return nil, processor.ErrEndOfPartition
 		}
 		if err := wait(ctx, time.Until(r.next)); err != nil {
 			return nil, err
 		}
-		limit := r.src.opts.MaxRecords
-		if max > 0 && int64(max) < int64(limit) {
-			limit = int32(max)
-		}
-		out, err := r.src.api.GetRecords(ctx, &awskinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(limit)})
+		out, err := r.src.api.GetRecords(ctx, &awskinesis.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(r.src.opts.MaxRecords)})
 		r.next = time.Now().Add(minReadGap)
 		if err != nil {
 			err = r.src.wrap("GetRecords", r.shard, err)
@@ -367,7 +376,8 @@ func (r *receiver) Receive(ctx context.Context, max int) ([]processor.Event, err
 					Body: rec.Data, Key: aws.ToString(rec.PartitionKey), Time: aws.ToTime(rec.ApproximateArrivalTimestamp)}
 			}
 			r.last = evs[len(evs)-1].Offset
-			return evs, nil
+			r.buf = evs
+			continue
 		}
 		if out.MillisBehindLatest == nil || *out.MillisBehindLatest == 0 {
 			r.next = time.Now().Add(r.src.opts.IdleInterval) // caught up: poll slower
@@ -375,8 +385,8 @@ func (r *receiver) Receive(ctx context.Context, max int) ([]processor.Event, err
 	}
 }
 
-// renewIterator replaces an expired iterator: after the last record
-// returned, or where reading started.
+// renewIterator replaces an expired iterator: after the last record read,
+// or where reading started.
 func (r *receiver) renewIterator(ctx context.Context) error {
 	in := r.first
 	if r.last != "" {

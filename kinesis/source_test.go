@@ -339,3 +339,51 @@ func TestThrottlingAndExpiredIterators(t *testing.T) {
 	}
 	t.Logf("%d GetRecords calls, %d of them refused", f.calls.Load(), f.faults.Load())
 }
+
+// reads counts a real client's GetRecords calls.
+type reads struct {
+	kinesis.API
+	n atomic.Int64
+}
+
+func (r *reads) GetRecords(ctx context.Context, in *awskinesis.GetRecordsInput, opts ...func(*awskinesis.Options)) (*awskinesis.GetRecordsOutput, error) {
+	r.n.Add(1)
+	return r.API.GetRecords(ctx, in, opts...)
+}
+
+// A host's small batches do not make small reads: a shard takes 1,000
+// records a second and may be read five times a second, so one read serves
+// many batches.
+func TestSmallBatchesShareOneRead(t *testing.T) {
+	t.Parallel()
+	e := lookupEnv(t)
+	ctx := testContext(t, time.Minute)
+	stream := e.createStream(ctx, t, 1)
+	e.put(ctx, t, stream, "a", 30)
+	api := &reads{API: e.client(nil)}
+	src, err := kinesis.NewSource(api, stream, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(ctx, firstShard(ctx, t, src), blobstore.Checkpoint{Offset: blobstore.StartOfStream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []processor.Event
+	for len(got) < 30 {
+		evs, err := r.Receive(ctx, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > 4 {
+			t.Fatalf("a batch of %d, asked for at most 4", len(evs))
+		}
+		got = append(got, evs...)
+	}
+	if got[29].SequenceNumber != 30 || string(got[29].Body) != "a/30" {
+		t.Fatalf("last event %+v", got[29])
+	}
+	if n := api.n.Load(); n != 1 {
+		t.Errorf("%d GetRecords calls for 30 records read in batches of 4, want 1", n)
+	}
+}

@@ -166,8 +166,10 @@ func (h *Host) Lag() map[string]time.Duration {
 		if w.p.ctx.Err() != nil {
 			continue
 		}
-		if d := w.p.lag.Load(); d >= 0 {
-			out[w.p.ID] = time.Duration(d)
+		if lr := w.p.lag.Load(); lr != nil {
+			if d, ok := (*lr).Lag(); ok {
+				out[w.p.ID] = d
+			}
 		}
 	}
 	return out
@@ -658,24 +660,23 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		mine[id] = true
 	}
 	h.mu.Unlock()
-	// Finished partitions, and partitions whose parents are not finished
-	// yet, are not balanced (see lineage.go).
-	var finished map[string]bool
+	// Finished partitions, partitions whose parents are not finished yet,
+	// and partitions a LineageSource no longer lists (aged out of the
+	// stream) are not balanced (see lineage.go).
+	_, lineage := h.src.(LineageSource)
+	finished := map[string]bool{}
 	for _, l := range leases {
 		if finishedLease(l) {
-			if finished == nil {
-				finished = map[string]bool{}
-			}
 			finished[l.PartitionID] = true
 		}
 	}
-	var blocked map[string]bool
-	if parents != nil {
-		ids := make([]string, 0, len(stored))
-		for id := range stored {
-			ids = append(ids, id)
+	var blocked, gone map[string]bool
+	if lineage {
+		gone = h.stopUnlisted(known, stored)
+		blocked = waiting(stored, parents, finished, known)
+		if len(blocked) > 0 && h.readParents(lctx, blocked, parents, finished, known, mine) {
+			blocked = waiting(stored, parents, finished, known)
 		}
-		blocked = waiting(ids, parents, finished, stored, known)
 	}
 	v := view{self: h.Name(), owner: map[string]string{}}
 	for _, hs := range hosts {
@@ -691,7 +692,7 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		}
 	}
 	for _, l := range leases {
-		if (finished[l.PartitionID] || blocked[l.PartitionID]) && !mine[l.PartitionID] {
+		if (finished[l.PartitionID] || blocked[l.PartitionID] || gone[l.PartitionID]) && !mine[l.PartitionID] {
 			continue
 		}
 		v.partitions = append(v.partitions, l.PartitionID)
@@ -709,11 +710,9 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 	pl := planCycle(v)
 	// Read every changed record next cycle unless this view is settled: a
 	// settled view's changes are the owners' checkpoints (see
-	// blobstore.ScanOptions).
-	// A partition waiting for its parents keeps the view unsettled: the
-	// parents' owners write their finished marks under their leases, and
-	// only a read shows them.
-	settled := pl.empty() && v.settled() && slices.Equal(v.liveHosts, h.lastLive) && len(blocked) == 0
+	// blobstore.ScanOptions). (The parents a partition waits for are read
+	// one by one, readParents.)
+	settled := pl.empty() && v.settled() && slices.Equal(v.liveHosts, h.lastLive)
 	h.mu.Lock()
 	h.settled, h.lastLive = settled, v.liveHosts
 	h.mu.Unlock()
@@ -726,6 +725,68 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		pl.steal = ""
 	}
 	return pl, nil
+}
+
+// stopUnlisted hands back the partitions this host processes that its
+// LineageSource no longer lists (aged out of the stream: nothing more can
+// be read), and returns the stored partitions the source does not list.
+func (h *Host) stopUnlisted(known []string, stored map[string]bool) map[string]bool {
+	listed := func(id string) bool { _, ok := slices.BinarySearch(known, id); return ok }
+	var gone map[string]bool
+	for id := range stored {
+		if !listed(id) {
+			if gone == nil {
+				gone = map[string]bool{}
+			}
+			gone[id] = true
+		}
+	}
+	for _, w := range h.snapshot() {
+		if w.p.ctx.Err() == nil && !listed(w.p.ID) {
+			h.log.Warn("partition no longer in the stream (aged out before it was read to its end): handing it back", "partition", w.p.ID)
+			w.p.cancel(errGone)
+		}
+	}
+	return gone
+}
+
+// readParents reads the records of the parents that blocked partitions wait
+// for and that this host's view does not show finished: their owners mark
+// them finished under their leases, and a listing that is settled would not
+// read them. It costs a request per such parent per cycle, only while a
+// partition waits. It reports whether a parent turned out finished.
+func (h *Host) readParents(ctx context.Context, blocked map[string]bool, parents map[string][]string, finished map[string]bool, known []string, mine map[string]bool) bool {
+	want := map[string]bool{}
+	for id := range blocked {
+		for _, par := range parents[id] {
+			// A parent this host processes is marked by this host: the
+			// store's cache shows it.
+			if _, listed := slices.BinarySearch(known, par); listed && !finished[par] && !mine[par] {
+				want[par] = true
+			}
+		}
+	}
+	var (
+		mu    sync.Mutex
+		found bool
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, claimConcurrency)
+	)
+	for par := range want {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			l, ok, err := h.store.GetLease(ctx, par)
+			if err != nil || !ok || !finishedLease(l) {
+				return
+			}
+			mu.Lock()
+			finished[par], found = true, true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return found
 }
 
 func (h *Host) worker(id string) *worker {
@@ -754,7 +815,6 @@ func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	p := &Partition{ID: l.PartitionID, Epoch: l.Epoch, Start: start, host: h, lease: l, ctx: ctx, cancel: cancel,
 		marked: start, written: start, lastWrite: h.clock.Now()}
-	p.lag.Store(-1)
 	w := &worker{p: p, done: make(chan struct{})}
 	h.mu.Lock()
 	if old, ok := h.workers[l.PartitionID]; ok {
@@ -844,19 +904,19 @@ func (h *Host) process(p *Partition, proc Processor) {
 		return
 	}
 	defer recv.Close()
-	lr, _ := recv.(LagReporter)
+	if lr, ok := recv.(LagReporter); ok {
+		p.lag.Store(&lr)
+	}
 	for p.ctx.Err() == nil {
 		evs, err := recv.Receive(p.ctx, h.opts.MaxBatch)
-		if lr != nil {
-			if d, ok := lr.Lag(); ok {
-				p.lag.Store(int64(d))
+		ended := errors.Is(err, ErrEndOfPartition)
+		if ended && len(evs) == 0 {
+			if p.ctx.Err() == nil {
+				p.cancel(errEnded)
 			}
-		}
-		if errors.Is(err, ErrEndOfPartition) && p.ctx.Err() == nil {
-			p.cancel(errEnded)
 			break
 		}
-		if err != nil {
+		if err != nil && !ended {
 			if p.ctx.Err() == nil {
 				h.log.Warn("receive failed", "partition", p.ID, "err", err)
 				sleep(p.ctx, 100*time.Millisecond)
@@ -877,6 +937,10 @@ func (h *Host) process(p *Partition, proc Processor) {
 		}
 		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
 			h.log.Warn("process failed", "partition", p.ID, "err", err)
+		}
+		if ended && p.ctx.Err() == nil {
+			// The last events came with the end: processed, now end.
+			p.cancel(errEnded)
 		}
 	}
 }

@@ -25,9 +25,13 @@ import (
 //  3. A finished partition is no longer balanced: no host claims it, and it
 //     does not count in anyone's fair share.
 //  4. A partition whose parents (LineageSource) are not all finished is not
-//     balanced either until they are. A parent that has no record and that
-//     the source no longer lists (it aged out of the stream) counts as
-//     finished.
+//     balanced either until they are. Each host reads those parents' records
+//     every cycle while it waits (a request per parent it does not own), to
+//     see them marked.
+//  5. A partition the LineageSource no longer lists has aged out of the
+//     stream: it is not balanced, a host processing it hands it back, and
+//     as a parent it no longer holds its children back (what it held is
+//     gone; a warning names it).
 //
 // The finished mark is an ordinary checkpoint, visible to operators
 // (`tidemark ls` shows offset @end); setting an earlier checkpoint on it
@@ -59,12 +63,14 @@ type LineageSource interface {
 	Lineage(ctx context.Context) ([]PartitionInfo, error)
 }
 
-// A LagReporter is a Receiver that knows how far behind the newest event of
-// its partition its last Receive was (Kinesis' MillisBehindLatest, the
-// memory source's backlog). Host.Lag reports it per partition.
+// A LagReporter is a Receiver that knows how far behind its partition's
+// newest event it is, in time: Kinesis' MillisBehindLatest, the memory
+// source's age of its oldest event not yet returned. Host.Lag reports it
+// per partition, calling Lag while Receive runs too.
 type LagReporter interface {
 	// Lag returns how far behind the partition's newest event the reader
-	// is, and false when it cannot tell yet.
+	// is, and false when it cannot tell yet. It must be safe to call
+	// concurrently with Receive.
 	Lag() (time.Duration, bool)
 }
 
@@ -74,16 +80,16 @@ func finishedLease(l blobstore.Lease) bool {
 }
 
 // waiting returns the partitions, of those the store has a record of, that
-// cannot start yet: a parent is neither finished nor gone. stored holds the
-// partitions with a record (readable or not), finished those marked
-// finished, parents the local source's lineage, and listed the partitions
-// the local source lists.
-func waiting(ids []string, parents map[string][]string, finished, stored map[string]bool, listed []string) map[string]bool {
+// cannot start yet: a parent that the source still lists is not finished.
+// finished holds the partitions marked finished, parents the local source's
+// lineage, and listed the partitions it lists, sorted. A parent the source
+// no longer lists has aged out of the stream: whatever it held is gone, so
+// waiting for it would wait forever.
+func waiting(stored map[string]bool, parents map[string][]string, finished map[string]bool, listed []string) map[string]bool {
 	var out map[string]bool
-	for _, id := range ids {
+	for id := range stored {
 		for _, par := range parents[id] {
-			_, inSource := slices.BinarySearch(listed, par)
-			if finished[par] || (!stored[par] && !inSource) {
+			if _, inSource := slices.BinarySearch(listed, par); finished[par] || !inSource {
 				continue
 			}
 			if out == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/internal/clocktest"
 )
 
@@ -26,11 +27,18 @@ type lineageProc struct {
 
 func (p *lineageProc) Open(ctx context.Context, pt *Partition) error {
 	infos, _ := p.g.src.Lineage(ctx)
+	listed := map[string]bool{}
+	for _, in := range infos {
+		listed[in.ID] = true
+	}
 	for _, in := range infos {
 		if in.ID != pt.ID {
 			continue
 		}
 		for _, par := range in.Parents {
+			if !listed[par] {
+				continue // aged out of the stream: nothing to wait for
+			}
 			if cp := storedCheckpoint(p.g.t, p.g, par); cp.Offset != EndOfPartition {
 				p.r.mu.Lock()
 				p.r.problems = append(p.r.problems, fmt.Sprintf("partition %s opened while its parent %s is at %q", pt.ID, par, cp.Offset))
@@ -268,5 +276,120 @@ func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
 	}
 	if n := slices.Index(*order, "0"); n < 0 || len(*order) < 2 {
 		t.Fatalf("parent 0 was not opened again after being released unfinished (opened: %v)", *order)
+	}
+}
+
+// A parent that ages out of the stream before it was read to its end no
+// longer holds its children back, and its owner hands it back.
+func TestAgedOutParentReleasesItsChildren(t *testing.T) {
+	g, order := lineageGroup(t, func(id string) bool { return id == "0" })
+	g.settle(5)
+	for range 3 {
+		if _, err := g.src.Append("0", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.src.End("0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.src.AddPartition("4", "0"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		g.advance(testRenew)
+		g.round()
+	}
+	if slices.Contains(*order, "4") {
+		t.Fatalf("child opened while its unfinished parent is still in the stream: %v", *order)
+	}
+	if err := g.src.Remove("0"); err != nil {
+		t.Fatal(err)
+	}
+	ok := g.roundsUntil(4, func() bool {
+		own := g.owners()
+		_, parent := own["0"]
+		_, child := own["4"]
+		return child && !parent
+	})
+	if !ok {
+		t.Fatalf("after the parent aged out: owners %v", g.owners())
+	}
+	if cp := storedCheckpoint(t, g, "0"); cp.Offset == EndOfPartition {
+		t.Errorf("the aged-out parent was recorded finished: %+v", cp)
+	}
+}
+
+// While a partition waits for its parent, the hosts read the parent's
+// record, not every record that changed: a group checkpointing every
+// partition each cycle makes no more record reads than one per host that
+// does not own the parent.
+func TestWaitingChildReadsOnlyItsParent(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("lineage-cost-%d", time.Now().UnixNano())
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var n requestCounts
+	src := NewMemorySource(16)
+	const hosts = 2
+	var group []*Host
+	for i := range hosts {
+		s, err := blobstore.New(countingBucket{membucket.Open(ns), &n, 1000}, &blobstore.Options{
+			Owner: fmt.Sprintf("h%02d", i), Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, &Options{Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		group = append(group, h)
+	}
+	defer func() {
+		for _, h := range group {
+			h.stop(false)
+		}
+	}()
+	seq := int64(0)
+	round := func() {
+		for _, h := range group {
+			seq++
+			for _, w := range h.snapshot() {
+				if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
+					t.Fatalf("checkpoint: %v", err)
+				}
+			}
+			h.cycle(ctx)
+			waitHandovers(h)
+		}
+		clock.Advance(costInterval)
+	}
+	for range 12 {
+		round()
+	}
+	// Partition 16 continues 0, which stays open: 16 waits.
+	if err := src.AddPartition("16", "0"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		round()
+	}
+	n.reset()
+	const rounds = 20
+	for range rounds {
+		round()
+	}
+	for _, h := range group {
+		if slices.Contains(h.Owned(), "16") {
+			t.Fatalf("host %s processes 16 while its parent is open", h.Name())
+		}
+	}
+	perCycle := float64(n.recordGets.Load()) / rounds / hosts
+	t.Logf("record reads per host per cycle while a partition waits: %.2f", perCycle)
+	if perCycle > float64(hosts-1)/hosts+0.01 {
+		t.Errorf("%.2f record reads per host per cycle, want at most %.2f (the parent, by the host that does not own it)",
+			perCycle, float64(hosts-1)/hosts)
 	}
 }

@@ -89,6 +89,7 @@ var (
 	errLeaseLost = fmt.Errorf("processor: %w", blobstore.ErrLeaseLost)
 	errOpen      = errors.New("processor: open failed")
 	errEnded     = fmt.Errorf("processor: %w", ErrEndOfPartition)
+	errGone      = errors.New("processor: the partition is no longer in the stream")
 )
 
 // Partition is a processor's handle on the partition it owns.
@@ -117,8 +118,8 @@ type Partition struct {
 	// goroutine only.
 	delivered    Event
 	hasDelivered bool
-	// lag is the Receiver's last reported lag in nanoseconds, -1 unknown.
-	lag atomic.Int64
+	// lag is the Receiver, when it is a LagReporter.
+	lag atomic.Pointer[LagReporter]
 }
 
 // close marks the handle closed: its checkpoints are refused from now on.

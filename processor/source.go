@@ -39,7 +39,10 @@ type Source interface {
 // Receiver reads one partition.
 type Receiver interface {
 	// Receive waits until at least one event is available or ctx is done,
-	// and returns at most max events in order.
+	// and returns at most max events in order. Once a partition that ended
+	// (a closed Kinesis shard) has returned every event, Receive returns
+	// ErrEndOfPartition; events returned together with it are processed
+	// before the partition ends.
 	Receive(ctx context.Context, max int) ([]Event, error)
 	// Close releases the receiver.
 	Close() error
@@ -128,6 +131,22 @@ func (s *MemorySource) AddPartition(partitionID string, parents ...string) error
 	if len(parents) > 0 {
 		s.parents[partitionID] = slices.Clone(parents)
 	}
+	s.changed()
+	return nil
+}
+
+// Remove takes a partition out of the source's listing, as a stream's
+// retention ages a closed shard out: its events can no longer be read.
+func (s *MemorySource) Remove(partitionID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.ids, partitionID)
+	if i < 0 {
+		return fmt.Errorf("memory source: no partition %q", partitionID)
+	}
+	s.ids = slices.Delete(s.ids, i, i+1)
+	delete(s.parts, partitionID)
+	delete(s.times, partitionID)
 	s.changed()
 	return nil
 }
