@@ -508,20 +508,24 @@ func (h *Host) balance(ctx context.Context) {
 
 // needsHeartbeat reports whether this cycle must write the host's presence:
 // always, unless the host owns partitions and every one of them was written
-// (checkpointed or acquired) within the renew interval. Those writes already
-// renew the leases and prove the host alive, so a busy host pays for its
-// checkpoints only.
+// (checkpointed or acquired) within the renew interval, or has a checkpoint
+// due that this cycle's flush writes (flushIfDue; if that write fails, the
+// renewal after it writes the record instead). Those writes renew the
+// leases and prove the host alive, so a busy host pays for its checkpoints
+// only, also when they are due exactly once a renew interval.
 func (h *Host) needsHeartbeat() bool {
 	ws := h.snapshot()
 	if len(ws) == 0 {
 		return true
 	}
 	now := h.clock.Now()
+	iv := h.opts.Checkpoint.EveryInterval
 	for _, w := range ws {
 		if !w.p.mu.TryLock() {
 			return true // a write in flight has not renewed anything yet
 		}
-		recent := now.Sub(w.p.lastWrite) < h.store.RenewInterval()
+		since := now.Sub(w.p.lastWrite)
+		recent := since < h.store.RenewInterval() || (iv > 0 && w.p.pending > 0 && since >= iv)
 		w.p.mu.Unlock()
 		if !recent {
 			return true

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
 	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/internal/clocktest"
 )
@@ -391,5 +394,71 @@ func TestWaitingChildReadsOnlyItsParent(t *testing.T) {
 	if perCycle > float64(hosts-1)/hosts+0.01 {
 		t.Errorf("%.2f record reads per host per cycle, want at most %.2f (the parent, by the host that does not own it)",
 			perCycle, float64(hosts-1)/hosts)
+	}
+}
+
+// presencePuts counts heartbeat writes (puts of presence records).
+type presencePuts struct {
+	driver.Bucket
+	n *atomic.Int64
+}
+
+func (b presencePuts) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	if strings.Contains(key, ".hosts/") {
+		b.n.Add(1)
+	}
+	return b.Bucket.Put(ctx, key, data, v)
+}
+
+// A host whose every partition has a checkpoint due once a renew interval
+// (CheckpointPolicy.EveryInterval equal to it) pays for the checkpoints
+// only: the cycle's flush renews the leases, so it skips the heartbeat.
+func TestDueCheckpointsReplaceTheHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("due-%d", time.Now().UnixNano())
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var beats atomic.Int64
+	src := NewMemorySource(4)
+	s, err := blobstore.New(presencePuts{membucket.Open(ns), &beats}, &blobstore.Options{Owner: "h", Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} },
+		&Options{Clock: clock, Checkpoint: CheckpointPolicy{EveryInterval: s.RenewInterval()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop(false)
+	seq := int64(0)
+	round := func() {
+		seq++
+		for _, w := range h.snapshot() {
+			if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(s.RenewInterval())
+		h.cycle(ctx)
+	}
+	for range 3 {
+		round()
+	}
+	if len(h.Owned()) != 4 {
+		t.Fatalf("owns %v", h.Owned())
+	}
+	beats.Store(0)
+	before := h.Stats().Checkpoints
+	for range 10 {
+		round()
+	}
+	if n := beats.Load(); n != 0 {
+		t.Errorf("%d heartbeats in 10 cycles whose due checkpoints renewed every lease", n)
+	}
+	if n := h.Stats().Checkpoints - before; n != 40 {
+		t.Errorf("%d checkpoints written in 10 cycles of 4 partitions, want 40", n)
 	}
 }
