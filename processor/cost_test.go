@@ -94,39 +94,14 @@ func tidemarkCost(tb testing.TB, partitions, hosts int, checkpoint bool) (perPar
 	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var n requestCounts
 	src := NewMemorySource(partitions)
-	var group []*Host
-	for i := range hosts {
-		s, err := blobstore.New(countingBucket{membucket.Open(ns), &n, 1000}, &blobstore.Options{
-			Owner: fmt.Sprintf("h%02d", i), Clock: clock})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer s.Close()
-		h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, &Options{Clock: clock})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := h.start(ctx); err != nil {
-			tb.Fatal(err)
-		}
-		group = append(group, h)
-	}
-	defer func() {
-		for _, h := range group {
-			h.stop(false)
-		}
-	}()
+	group := manualGroup(tb, ns, clock, src, hosts, func(b driver.Bucket) driver.Bucket { return countingBucket{b, &n, 1000} }, Options{})
 	seq := int64(0)
 	round := func() {
 		for _, h := range group {
 			if checkpoint {
 				// Each partition's processor checkpoints once an interval.
 				seq++
-				for _, w := range h.snapshot() {
-					if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
-						tb.Fatalf("checkpoint: %v", err)
-					}
-				}
+				markAll(ctx, tb, h, seq)
 			}
 			h.cycle(ctx)
 			waitHandovers(h)
@@ -288,6 +263,46 @@ func TestGroupCostBars(t *testing.T) {
 			if checkpoint && tm > bar*peer {
 				t.Errorf("P=%d H=%d checkpointing: %.0f requests per partition-hour, peer %.0f: ratio %.2f, want at most %.2f", g.partitions, g.hosts, tm, peer, tm/peer, bar)
 			}
+		}
+	}
+}
+
+// manualGroup starts hosts (named h00, h01, ...) on the memory bucket ns,
+// each through wrap, on clock, with opts, and stops them (as if killed) and
+// closes their stores when the test ends. Their cycles are the test's to
+// run (Host.cycle).
+func manualGroup(tb testing.TB, ns string, clock *clocktest.Clock, src Source, hosts int, wrap func(driver.Bucket) driver.Bucket, opts Options) []*Host {
+	tb.Helper()
+	opts.Clock = clock
+	var group []*Host
+	for i := range hosts {
+		s, err := blobstore.New(wrap(membucket.Open(ns)), &blobstore.Options{Owner: fmt.Sprintf("h%02d", i), Clock: clock})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, &opts)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := h.start(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() {
+			h.stop(false)
+			s.Close()
+		})
+		group = append(group, h)
+	}
+	return group
+}
+
+// markAll marks, on every partition h processes, an event at seq (offset
+// seq): what a processor checkpointing once an interval does.
+func markAll(ctx context.Context, tb testing.TB, h *Host, seq int64) {
+	tb.Helper()
+	for _, w := range h.snapshot() {
+		if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
+			tb.Fatalf("checkpoint: %v", err)
 		}
 	}
 }

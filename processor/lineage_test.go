@@ -12,7 +12,6 @@ import (
 
 	"github.com/tidemark/tidemark/blobstore"
 	"github.com/tidemark/tidemark/blobstore/driver"
-	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/internal/clocktest"
 )
 
@@ -333,37 +332,12 @@ func TestWaitingChildReadsOnlyItsParent(t *testing.T) {
 	var n requestCounts
 	src := NewMemorySource(16)
 	const hosts = 2
-	var group []*Host
-	for i := range hosts {
-		s, err := blobstore.New(countingBucket{membucket.Open(ns), &n, 1000}, &blobstore.Options{
-			Owner: fmt.Sprintf("h%02d", i), Clock: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} }, &Options{Clock: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		group = append(group, h)
-	}
-	defer func() {
-		for _, h := range group {
-			h.stop(false)
-		}
-	}()
+	group := manualGroup(t, ns, clock, src, hosts, func(b driver.Bucket) driver.Bucket { return countingBucket{b, &n, 1000} }, Options{})
 	seq := int64(0)
 	round := func() {
 		for _, h := range group {
 			seq++
-			for _, w := range h.snapshot() {
-				if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
-					t.Fatalf("checkpoint: %v", err)
-				}
-			}
+			markAll(ctx, t, h, seq)
 			h.cycle(ctx)
 			waitHandovers(h)
 		}
@@ -419,29 +393,14 @@ func TestDueCheckpointsReplaceTheHeartbeat(t *testing.T) {
 	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var beats atomic.Int64
 	src := NewMemorySource(4)
-	s, err := blobstore.New(presencePuts{membucket.Open(ns), &beats}, &blobstore.Options{Owner: "h", Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := New(s, src, func(string) Processor { return lostProc{&lostRecorder{lost: map[string]int{}}} },
-		&Options{Clock: clock, Checkpoint: CheckpointPolicy{EveryInterval: s.RenewInterval()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer h.stop(false)
+	renew := blobstore.DefaultRenewInterval
+	h := manualGroup(t, ns, clock, src, 1, func(b driver.Bucket) driver.Bucket { return presencePuts{b, &beats} },
+		Options{Checkpoint: CheckpointPolicy{EveryInterval: renew}})[0]
 	seq := int64(0)
 	round := func() {
 		seq++
-		for _, w := range h.snapshot() {
-			if err := w.p.Checkpoint(ctx, Event{PartitionID: w.p.ID, Offset: fmt.Sprint(seq), SequenceNumber: seq}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		clock.Advance(s.RenewInterval())
+		markAll(ctx, t, h, seq)
+		clock.Advance(renew)
 		h.cycle(ctx)
 	}
 	for range 3 {

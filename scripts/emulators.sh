@@ -321,8 +321,21 @@ launch_args() {
 		# minimist) but listens on 127.0.0.1. No --path: the store is in memory.
 		local mod
 		mod=$(install_dir kinesalite)/node_modules/kinesalite
+		# kinesalite throws from a request's 'error' event (index.js: req.on('error',
+		# function(err) { throw err })), so one client that aborts a request while its
+		# body is still being read (a cancelled context, seen under make stress) kills
+		# the whole emulator. The launcher survives exactly that error and no other.
 		cat >"$dir/launch.js" <<-JS
-			// Written by scripts/emulators.sh: kinesalite's cli.js, listening on 127.0.0.1 only.
+			// Written by scripts/emulators.sh: kinesalite's cli.js, listening on 127.0.0.1 only,
+			// surviving clients that abort a request (kinesalite rethrows their ECONNRESET).
+			process.on("uncaughtException", function (err) {
+			  if (err && err.code === "ECONNRESET") {
+			    console.error("kinesalite: a client aborted a request (" + err.message + "); going on");
+			    return;
+			  }
+			  console.error(err && err.stack || err);
+			  process.exit(1);
+			});
 			var mod = "$mod";
 			var argv = require(require.resolve("minimist", { paths: [mod] }))(process.argv.slice(2));
 			var server = require(mod)(argv).listen(argv.port || 4567, "127.0.0.1", function () {
