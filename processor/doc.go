@@ -58,8 +58,18 @@
 // told from a heartbeat by timing alone: every changed presence record would
 // have to be read.
 //
+// A checkpoint that falls due in a cycle (CheckpointPolicy.EveryInterval)
+// is written by that cycle's flush and renews its lease, so a host that
+// checkpoints every partition once a renew interval writes no heartbeat.
+//
 // # Sources
 //
 // Source adapts a stream (list partitions, read from a position). MemorySource
-// is an in-process source for tests and the demo.
+// is an in-process source for tests and the demo; the kinesis package reads
+// Amazon Kinesis. A LineageSource's partitions can end and be continued by
+// others (Kinesis shards split and merge): the host reads a partition to its
+// end, records it finished (EndOfPartition) once its last event is
+// checkpointed, and only then starts its children; lineage.go states the
+// rules. A Receiver that is a LagReporter makes Host.Lag report how far
+// behind each partition is.
 package processor
