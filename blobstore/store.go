@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
 
@@ -68,6 +70,15 @@ type Options struct {
 	// whose counter went backwards (the store lost acknowledged writes).
 	// Default: slog.Default().
 	Logger *slog.Logger
+
+	// MeterProvider receives the Store's OpenTelemetry metrics (metrics.go:
+	// storage requests by operation, provider and result, and their
+	// duration). Default: none, and no cost.
+	MeterProvider metric.MeterProvider
+
+	// Provider names the storage provider in metrics. Open sets the URL's
+	// scheme; default "driver".
+	Provider string
 }
 
 // Store is a checkpoint and lease store over one object-store prefix. It is
@@ -175,6 +186,14 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MeterProvider != nil {
+		if o.Provider == "" {
+			o.Provider = "driver"
+		}
+		if bkt, err = meter(bkt, o.MeterProvider, o.Provider); err != nil {
+			return nil, fmt.Errorf("blobstore: metrics: %w", err)
+		}
 	}
 	return &Store{
 		bkt:      bkt,

@@ -42,6 +42,9 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*Store, error) {
 	if p := q.Get("prefix"); p != "" && o.Prefix == "" {
 		o.Prefix = p
 	}
+	if o.Provider == "" {
+		o.Provider = u.Scheme
+	}
 	// The provider gets the query as typed, less the parameters Open consumes.
 	pu := *u
 	pu.RawQuery = withoutParam(u.RawQuery, "prefix")

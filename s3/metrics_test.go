@@ -1,0 +1,20 @@
+package s3
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/internal/metricstest"
+)
+
+// TestStoreRequestMetrics checks the Store's request metrics against a
+// counting driver on MinIO.
+func TestStoreRequestMetrics(t *testing.T) {
+	e := lookupEmulator(t, "minio", "TIDEMARK_MINIO")
+	name := newTestBucket(testContext(t, time.Minute), t, e)
+	metricstest.CheckStoreRequests(t, "s3", func(ctx context.Context) (driver.Bucket, error) {
+		return OpenBucket(ctx, e.client(nil), name, nil)
+	})
+}
