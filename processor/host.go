@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tidemark/tidemark/blobstore"
 )
 
@@ -38,6 +40,15 @@ type Options struct {
 	// Logger receives the host's errors and ownership changes. Default:
 	// discarded.
 	Logger *slog.Logger
+	// MeterProvider receives the host's OpenTelemetry metrics (metrics.go:
+	// partitions owned, acquisitions, handovers, losses by cause,
+	// checkpoints and their duration, events, lag). Default: none, at no
+	// cost. Give the store the same provider for its request metrics.
+	MeterProvider metric.MeterProvider
+	// MetricsPartitionIDs records the lag per partition (attribute
+	// tidemark.partition) instead of the host's largest: one series per
+	// partition, so only where the partitions are few.
+	MetricsPartitionIDs bool
 }
 
 // Stats counts what a host did.
@@ -82,6 +93,7 @@ type Host struct {
 	stats struct {
 		claims, steals, shed, lost, released, checkpoints, cycles, finished atomic.Int64
 	}
+	metrics *hostMetrics // nil without a MeterProvider
 }
 
 type worker struct {
@@ -129,8 +141,16 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
-		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}, nil
+	h := &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
+		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}
+	if o.MeterProvider != nil {
+		m, err := newHostMetrics(h, o.MeterProvider, o.MetricsPartitionIDs)
+		if err != nil {
+			return nil, fmt.Errorf("processor: metrics: %w", err)
+		}
+		h.metrics = m
+	}
+	return h, nil
 }
 
 // scanContext bounds a balancing scan by the lease duration: longer than one
@@ -487,6 +507,7 @@ func (h *Host) balance(ctx context.Context) {
 	for _, id := range pl.shed {
 		if w := h.worker(id); w != nil && w.p.ctx.Err() == nil {
 			h.stats.shed.Add(1)
+			h.metrics.handedOver()
 			w.p.cancel(errRebalance)
 		}
 	}
@@ -502,6 +523,7 @@ func (h *Host) balance(ctx context.Context) {
 			return
 		}
 		h.stats.steals.Add(1)
+		h.metrics.acquired(true)
 		h.startWorker(ctx, l)
 	}
 }
@@ -576,6 +598,7 @@ func (h *Host) claim(ctx, actx context.Context, ids []string, limit int) {
 				return
 			}
 			h.stats.claims.Add(1)
+			h.metrics.acquired(false)
 			h.startWorker(ctx, l)
 		})
 	}
@@ -603,7 +626,7 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 	}
 	// Rule 5: not written within the lease duration, stop acting.
 	if !h.store.Holds(w.p.lease) {
-		w.p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
+		w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, errLapsed))
 	}
 }
 
@@ -867,6 +890,7 @@ func (h *Host) runWorker(w *worker) {
 	switch {
 	case errors.Is(cause, blobstore.ErrLeaseLost):
 		h.stats.lost.Add(1)
+		h.metrics.lost(cause)
 		h.log.Info("partition lost", "partition", p.ID, "epoch", p.Epoch, "err", cause)
 		p.close()
 		_ = proc.Close(ctx, p, LeaseLost)
@@ -880,7 +904,7 @@ func (h *Host) runWorker(w *worker) {
 	default: // shutdown or rebalance: a graceful handover
 		if err := p.Flush(ctx); err != nil {
 			h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
-			h.abandon(ctx, p, proc)
+			h.abandon(ctx, p, proc, err)
 			return
 		}
 		reason := Shutdown
@@ -933,12 +957,13 @@ func (h *Host) process(p *Partition, proc Processor) {
 		if !h.mayProcess(p) {
 			// Rule 5: not written within the lease duration; another host
 			// may have taken over. No more work under this lease.
-			p.cancel(fmt.Errorf("%w: not renewed within the lease duration", errLeaseLost))
+			p.cancel(fmt.Errorf("%w: %w", errLeaseLost, errLapsed))
 			break
 		}
 		if len(evs) > 0 {
 			p.delivered, p.hasDelivered = evs[len(evs)-1], true
 		}
+		h.metrics.processed(len(evs))
 		if err := proc.Process(p.ctx, p, evs); err != nil && p.ctx.Err() == nil {
 			h.log.Warn("process failed", "partition", p.ID, "err", err)
 		}
@@ -976,7 +1001,7 @@ func (h *Host) mayProcess(p *Partition) bool {
 func (h *Host) end(ctx context.Context, p *Partition, proc Processor) {
 	if err := p.Flush(ctx); err != nil {
 		h.log.Warn("final checkpoint failed", "partition", p.ID, "err", err)
-		h.abandon(ctx, p, proc)
+		h.abandon(ctx, p, proc, err)
 		return
 	}
 	_ = proc.Close(ctx, p, Finished)
@@ -999,6 +1024,7 @@ func (h *Host) end(ctx context.Context, p *Partition, proc Processor) {
 		p.close()
 		if errors.Is(err, blobstore.ErrLeaseLost) {
 			h.stats.lost.Add(1)
+			h.metrics.lost(err)
 			h.store.Forget(p.lease)
 			return
 		}
@@ -1014,8 +1040,9 @@ func (h *Host) end(ctx context.Context, p *Partition, proc Processor) {
 // abandon ends a partition whose handover cannot be written: its processor is
 // told the lease is lost, and the store forgets the lease, so it expires for
 // the others and a re-acquisition here gets a new epoch.
-func (h *Host) abandon(ctx context.Context, p *Partition, proc Processor) {
+func (h *Host) abandon(ctx context.Context, p *Partition, proc Processor, err error) {
 	h.stats.lost.Add(1)
+	h.metrics.lost(err)
 	p.close()
 	_ = proc.Close(ctx, p, LeaseLost)
 	h.store.Forget(p.lease)
@@ -1059,6 +1086,7 @@ func (h *Host) stop(graceful bool) {
 		<-w.done
 	}
 	h.keeps.Wait() // each is bounded by opContext
+	h.metrics.close()
 }
 
 // waitUntil waits for done until the deadline and reports whether it came.

@@ -192,6 +192,7 @@ func (p *Partition) writeLocked(ctx context.Context) error {
 	start := p.host.clock.Now()
 	ctx, cancel := p.host.opContext(ctx)
 	defer cancel()
+	began := time.Now()
 	err := p.host.store.UpdateCheckpoint(ctx, p.lease, p.marked)
 	if err != nil {
 		if errors.Is(err, blobstore.ErrLeaseLost) || errors.Is(err, blobstore.ErrCorrupt) {
@@ -201,6 +202,7 @@ func (p *Partition) writeLocked(ctx context.Context) error {
 		return err
 	}
 	p.host.stats.checkpoints.Add(1)
+	p.host.metrics.checkpointed(time.Since(began))
 	p.written, p.pending, p.lastWrite = p.marked, 0, start
 	return nil
 }

@@ -1,0 +1,117 @@
+package processor
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// readMetrics collects r and returns each data point's value by metric name
+// and sorted attributes ("name{k=v,...}").
+func readMetrics(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			add := func(set attribute.Set, v float64) {
+				var attrs []string
+				for _, kv := range set.ToSlice() {
+					attrs = append(attrs, string(kv.Key)+"="+kv.Value.AsString())
+				}
+				sort.Strings(attrs)
+				out[m.Name+"{"+strings.Join(attrs, ",")+"}"] += v
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range d.DataPoints {
+					add(dp.Attributes, float64(dp.Value))
+				}
+			case metricdata.Gauge[int64]:
+				for _, dp := range d.DataPoints {
+					add(dp.Attributes, float64(dp.Value))
+				}
+			case metricdata.Gauge[float64]:
+				for _, dp := range d.DataPoints {
+					add(dp.Attributes, dp.Value)
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					add(dp.Attributes, float64(dp.Count))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// A steal, a loss and a handover each move their counter once, on the
+// hosts they happen to; owned partitions, checkpoints and events match
+// what the hosts did.
+func TestHostMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	g := newGroup(t, 4)
+	g.opts.MeterProvider = mp
+	a := g.add("a", 0)
+	g.settle(5)
+	// b joins while a is stuck (runs no cycle): b steals one partition in
+	// its third cycle, the first in which it may.
+	b := g.add("b", 0)
+	for range 3 {
+		g.advance(time.Second)
+		b.h.cycle(g.ctx)
+		waitHandovers(b.h)
+	}
+	if n := b.h.Stats().Steals; n != 1 {
+		t.Fatalf("b stole %d partitions, want 1", n)
+	}
+	// a sees the loss, then sheds one to b, which claims it.
+	g.settle(5)
+	for _, id := range []string{"0", "1", "2", "3"} {
+		g.appendAndWait(id, 2)
+	}
+	got := readMetrics(t, reader)
+	want := map[string]float64{
+		"tidemark.host.acquisitions{tidemark.host=a,tidemark.kind=claim}": 4,
+		"tidemark.host.acquisitions{tidemark.host=b,tidemark.kind=steal}": 1,
+		"tidemark.host.acquisitions{tidemark.host=b,tidemark.kind=claim}": 1,
+		"tidemark.host.losses{tidemark.cause=taken,tidemark.host=a}":      1,
+		"tidemark.host.handovers{tidemark.host=a}":                        1,
+		"tidemark.host.partitions.owned{tidemark.host=a}":                 2,
+		"tidemark.host.partitions.owned{tidemark.host=b}":                 2,
+		"tidemark.host.checkpoints{tidemark.host=a}":                      float64(a.h.Stats().Checkpoints),
+		"tidemark.host.checkpoints{tidemark.host=b}":                      float64(b.h.Stats().Checkpoints),
+		"tidemark.host.checkpoint.duration{tidemark.host=a}":              float64(a.h.Stats().Checkpoints),
+		"tidemark.host.checkpoint.duration{tidemark.host=b}":              float64(b.h.Stats().Checkpoints),
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if events := got["tidemark.host.events{tidemark.host=a}"] + got["tidemark.host.events{tidemark.host=b}"]; events != 8 {
+		t.Errorf("%v events recorded, 8 processed", events)
+	}
+	for k, v := range got {
+		if strings.HasPrefix(k, "tidemark.host.") && !strings.HasPrefix(k, "tidemark.host.events") && !strings.HasPrefix(k, "tidemark.host.lag") {
+			if _, ok := want[k]; !ok && v != 0 {
+				t.Errorf("unexpected %s = %v", k, v)
+			}
+		}
+	}
+	// The memory source reports its lag: the host's largest, caught up.
+	if lag, ok := got["tidemark.host.lag{tidemark.host=a}"]; !ok || lag != 0 {
+		t.Errorf("lag of host a: %v (recorded: %v)", lag, ok)
+	}
+}
