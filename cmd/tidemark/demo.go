@@ -72,6 +72,7 @@ The exit status is 1 if any invariant fails.`,
 	f.DurationVar(&cfg.LeaseDuration, "lease", 3*time.Second, "lease duration")
 	f.DurationVar(&cfg.RenewInterval, "renew", time.Second, "renew and balancing interval")
 	f.StringVar(&cfg.Source, "source", "memory", "the stream: memory (in-process) or kinesis (a stream the demo creates and deletes)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve the group's metrics in the Prometheus text format on http://ADDR/metrics, e.g. 127.0.0.1:9464")
 	f.StringVar(&cfg.KinesisEndpoint, "kinesis-endpoint", "", "Kinesis endpoint for --source kinesis, e.g. http://127.0.0.1:4567 (kinesalite); empty: AWS")
 	return cmd
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tidemark/tidemark/blobstore"
 	"github.com/tidemark/tidemark/processor"
 )
@@ -35,6 +37,10 @@ type Config struct {
 	// produces to, and deletes at the end.
 	Source          string
 	KinesisEndpoint string
+	// MetricsAddr, when set, serves the group's OpenTelemetry metrics (every
+	// host's and store's) in the Prometheus text format on
+	// http://MetricsAddr/metrics while the demo runs.
+	MetricsAddr string
 }
 
 // Validate reports whether Run would accept c (with its defaults applied),
@@ -156,6 +162,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer src.close()
 	r := &run{cfg: cfg, src: src, log: newLedger(), started: time.Now()}
+	if cfg.MetricsAddr != "" {
+		m, err := serveMetrics(cfg.MetricsAddr)
+		if err != nil {
+			return Summary{}, err
+		}
+		defer m.close()
+		r.metrics = m
+	}
 	return r.run(ctx)
 }
 
@@ -168,6 +182,7 @@ type run struct {
 	hosts    []*hostRun
 	observer *blobstore.Store
 	view     observed
+	metrics  *metricsServer // nil unless Config.MetricsAddr
 }
 
 type hostRun struct {
@@ -180,8 +195,11 @@ type hostRun struct {
 }
 
 func (r *run) openStore(ctx context.Context, owner string) (*blobstore.Store, error) {
-	return blobstore.Open(ctx, r.cfg.StoreURL, &blobstore.Options{
-		Owner: owner, LeaseDuration: r.cfg.LeaseDuration, RenewInterval: r.cfg.RenewInterval})
+	o := &blobstore.Options{Owner: owner, LeaseDuration: r.cfg.LeaseDuration, RenewInterval: r.cfg.RenewInterval}
+	if r.metrics != nil && owner != "observer" {
+		o.MeterProvider = r.metrics.provider
+	}
+	return blobstore.Open(ctx, r.cfg.StoreURL, o)
 }
 
 func (r *run) run(ctx context.Context) (Summary, error) {
@@ -211,6 +229,9 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 
 	fmt.Fprintf(cfg.Out, "tidemark demo: %d hosts share %s through %s (lease %v, renew %v, %v)\n",
 		cfg.Hosts, r.src.describe(), redact(cfg.StoreURL), cfg.LeaseDuration, cfg.RenewInterval, cfg.Duration)
+	if r.metrics != nil {
+		fmt.Fprintf(cfg.Out, "metrics: http://%s/metrics (Prometheus text format)\n", r.metrics.addr)
+	}
 	joiner := string(rune('A' + cfg.Hosts))
 	fmt.Fprintf(cfg.Out, "at %v host %s is killed without releasing; at %v host %s joins; at %v host %s stops gracefully\n\n",
 		(cfg.Duration / 4).Round(time.Second), r.hosts[len(r.hosts)-1].letter,
@@ -326,7 +347,8 @@ func (r *run) startHost(ctx context.Context, letter string) error {
 	}
 	h, err := processor.New(s, r.src, func(string) processor.Processor {
 		return &proc{host: "host-" + letter, log: r.log}
-	}, &processor.Options{Checkpoint: processor.CheckpointPolicy{EveryEvents: 20, EveryInterval: 500 * time.Millisecond}})
+	}, &processor.Options{Checkpoint: processor.CheckpointPolicy{EveryEvents: 20, EveryInterval: 500 * time.Millisecond},
+		MeterProvider: r.meterProvider()})
 	if err != nil {
 		s.Close()
 		return err
@@ -497,3 +519,11 @@ func (v *observed) allTakenFrom(ids []string, from string) bool {
 // redact shows a store URL without its credentials: blobstore.RedactURL,
 // the redactor the library and the CLI use too.
 func redact(raw string) string { return blobstore.RedactURL(raw) }
+
+// meterProvider is the hosts' MeterProvider: nil without MetricsAddr.
+func (r *run) meterProvider() metric.MeterProvider {
+	if r.metrics == nil {
+		return nil
+	}
+	return r.metrics.provider
+}

@@ -1,12 +1,16 @@
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +163,90 @@ func TestShortDemoOnKinesis(t *testing.T) {
 	}
 	if sum.Produced < 1000 || !strings.Contains(out.String(), "Kinesis stream tidemark-demo-") {
 		t.Errorf("produced %d events; header: %q", sum.Produced, strings.SplitN(out.String(), "\n", 2)[0])
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ownedSum scrapes url and sums tidemark_host_partitions_owned over the
+// hosts, reporting how many hosts it saw.
+func ownedSum(t *testing.T, url string) (sum float64, hosts int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "tidemark_host_partitions_owned{") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
+			t.Errorf("metrics line %q: %v", line, err)
+		}
+		sum += v
+		hosts++
+	}
+	return sum, hosts
+}
+
+// The demo serves its group's metrics in the Prometheus text format: scraped
+// over loopback, the hosts' owned partitions sum to the partition count.
+func TestDemoServesMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &syncBuffer{}
+	const partitions = 12
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Config{Hosts: 3, Partitions: partitions, Duration: 8 * time.Second, EventsPerSec: 100,
+			LeaseDuration: time.Second, RenewInterval: 250 * time.Millisecond, Out: out, MetricsAddr: "127.0.0.1:0"})
+		done <- err
+	}()
+	var url string
+	deadline := time.Now().Add(30 * time.Second)
+	for url == "" && time.Now().Before(deadline) {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, "metrics: "); ok {
+				url = strings.Fields(rest)[0]
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if url == "" {
+		t.Fatalf("no metrics address in the demo's output:\n%s", out.String())
+	}
+	seen := false
+	for !seen && time.Now().Before(deadline) {
+		if sum, hosts := ownedSum(t, url); sum == partitions && hosts == 3 {
+			seen = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !seen {
+		sum, hosts := ownedSum(t, url)
+		t.Errorf("owned partitions never summed to %d over 3 hosts (last: %v over %d)", partitions, sum, hosts)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
