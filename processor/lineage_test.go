@@ -74,7 +74,7 @@ func (p *lineageProc) Process(ctx context.Context, pt *Partition, evs []Event) e
 	return p.recProc.Process(ctx, pt, evs)
 }
 
-func lineageGroup(t *testing.T, skipLast func(id string) bool) (*group, *[]string) {
+func lineageGroup(t *testing.T, skipLast func(id string) bool) (*group, func() []string) {
 	t.Helper()
 	g := newGroup(t, 4)
 	var (
@@ -103,7 +103,13 @@ func lineageGroup(t *testing.T, skipLast func(id string) bool) (*group, *[]strin
 		}
 		g.hosts = append(g.hosts, &member{h: h, clock: clock, store: s, alive: true})
 	}
-	return g, &order
+	// opened returns the partitions opened so far, in order.
+	opened := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(order)
+	}
+	return g, opened
 }
 
 // owners returns which live host processes each partition.
@@ -143,7 +149,7 @@ func (g *group) processedCount(id string) int {
 }
 
 func TestSplitAndMergeFinishParentsFirst(t *testing.T) {
-	g, order := lineageGroup(t, nil)
+	g, opened := lineageGroup(t, nil)
 	g.settle(5)
 	for _, id := range []string{"0", "1", "2", "3"} {
 		for range 4 {
@@ -224,13 +230,13 @@ func TestSplitAndMergeFinishParentsFirst(t *testing.T) {
 	g.rec.mu.Unlock()
 	// A settled group makes no more moves, and never opens a finished
 	// partition again.
-	opened := len(*order)
+	before := len(opened())
 	for range 3 {
 		g.advance(testRenew)
 		g.round()
 	}
-	if len(*order) != opened {
-		t.Errorf("partitions opened after the group settled: %v", (*order)[opened:])
+	if now := opened(); len(now) != before {
+		t.Errorf("partitions opened after the group settled: %v", now[before:])
 	}
 	// The memory source reports its lag: caught up.
 	for _, m := range g.hosts {
@@ -249,7 +255,7 @@ func TestSplitAndMergeFinishParentsFirst(t *testing.T) {
 // unfinished: its child never starts, and the parent is read again (at
 // least once) by whoever takes it next.
 func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
-	g, order := lineageGroup(t, func(id string) bool { return id == "0" })
+	g, opened := lineageGroup(t, func(id string) bool { return id == "0" })
 	g.settle(5)
 	for range 3 {
 		if _, err := g.src.Append("0", []byte("x")); err != nil {
@@ -270,21 +276,21 @@ func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
 		g.round()
 		time.Sleep(20 * time.Millisecond)
 	}
-	if slices.Contains(*order, "4") {
-		t.Fatalf("child 4 opened although its parent's last event was never checkpointed (opened: %v)", *order)
+	if slices.Contains(opened(), "4") {
+		t.Fatalf("child 4 opened although its parent's last event was never checkpointed (opened: %v)", opened())
 	}
 	if cp := storedCheckpoint(t, g, "0"); cp.Offset == EndOfPartition {
 		t.Fatalf("parent recorded finished at %+v", cp)
 	}
-	if n := slices.Index(*order, "0"); n < 0 || len(*order) < 2 {
-		t.Fatalf("parent 0 was not opened again after being released unfinished (opened: %v)", *order)
+	if n := slices.Index(opened(), "0"); n < 0 || len(opened()) < 2 {
+		t.Fatalf("parent 0 was not opened again after being released unfinished (opened: %v)", opened())
 	}
 }
 
 // A parent that ages out of the stream before it was read to its end no
 // longer holds its children back, and its owner hands it back.
 func TestAgedOutParentReleasesItsChildren(t *testing.T) {
-	g, order := lineageGroup(t, func(id string) bool { return id == "0" })
+	g, opened := lineageGroup(t, func(id string) bool { return id == "0" })
 	g.settle(5)
 	for range 3 {
 		if _, err := g.src.Append("0", []byte("x")); err != nil {
@@ -301,8 +307,8 @@ func TestAgedOutParentReleasesItsChildren(t *testing.T) {
 		g.advance(testRenew)
 		g.round()
 	}
-	if slices.Contains(*order, "4") {
-		t.Fatalf("child opened while its unfinished parent is still in the stream: %v", *order)
+	if slices.Contains(opened(), "4") {
+		t.Fatalf("child opened while its unfinished parent is still in the stream: %v", opened())
 	}
 	if err := g.src.Remove("0"); err != nil {
 		t.Fatal(err)
