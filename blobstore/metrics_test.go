@@ -57,3 +57,8 @@ func BenchmarkCheckpointMetrics(b *testing.B) {
 		})
 	}
 }
+
+func TestStoreRequestSpans(t *testing.T) {
+	ns := fmt.Sprintf("traces-%d", time.Now().UnixNano())
+	metricstest.CheckStoreSpans(t, "mem", func(context.Context) (driver.Bucket, error) { return membucket.Open(ns), nil })
+}

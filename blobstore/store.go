@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tidemark/tidemark/blobstore/driver"
 )
@@ -76,8 +77,12 @@ type Options struct {
 	// duration). Default: none, and no cost.
 	MeterProvider metric.MeterProvider
 
-	// Provider names the storage provider in metrics. Open sets the URL's
-	// scheme; default "driver".
+	// TracerProvider receives a span per storage request (traces.go).
+	// Default: none, and no cost.
+	TracerProvider trace.TracerProvider
+
+	// Provider names the storage provider in metrics and traces. Open sets
+	// the URL's scheme; default "driver".
 	Provider string
 }
 
@@ -187,10 +192,13 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Provider == "" {
+		o.Provider = "driver"
+	}
+	if o.TracerProvider != nil {
+		bkt = traced(bkt, o.TracerProvider, o.Provider)
+	}
 	if o.MeterProvider != nil {
-		if o.Provider == "" {
-			o.Provider = "driver"
-		}
 		if bkt, err = meter(bkt, o.MeterProvider, o.Provider); err != nil {
 			return nil, fmt.Errorf("blobstore: metrics: %w", err)
 		}

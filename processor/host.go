@@ -13,7 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tidemark/tidemark/blobstore"
 )
@@ -49,6 +53,10 @@ type Options struct {
 	// tidemark.partition) instead of the host's largest: one series per
 	// partition, so only where the partitions are few.
 	MetricsPartitionIDs bool
+	// TracerProvider receives a span per balancing cycle
+	// ("tidemark.host.cycle"; the store's request spans are its children
+	// when the store has a TracerProvider too). Default: none.
+	TracerProvider trace.TracerProvider
 }
 
 // Stats counts what a host did.
@@ -493,11 +501,17 @@ func (h *Host) renew(ctx context.Context) {
 // balance reads the group's state and acts on it: sheds, claims, steals.
 func (h *Host) balance(ctx context.Context) {
 	n := h.stats.cycles.Add(1)
+	ctx, span := h.startCycleSpan(ctx, n)
+	defer span.End()
 	pl, err := h.plan(ctx)
 	if err != nil {
 		h.log.Warn("balancing skipped", "err", err)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "balancing skipped")
 		return
 	}
+	span.SetAttributes(attribute.Int("tidemark.claims.planned", min(len(pl.claim), pl.limit)),
+		attribute.Int("tidemark.sheds", len(pl.shed)), attribute.Bool("tidemark.steal", pl.steal != ""))
 	if n <= 2 {
 		// A newcomer's presence is not yet seen by its peers, who shed to it
 		// in their next cycle: stealing now would take by force what they
@@ -839,7 +853,8 @@ func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
 		start = *l.Checkpoint
 	}
 	// The worker outlives the cycle's context: it is stopped through cancel.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	// Nor is it part of the cycle's span: its requests are traced as roots.
+	ctx, cancel := context.WithCancelCause(trace.ContextWithSpanContext(context.WithoutCancel(parent), trace.SpanContext{}))
 	p := &Partition{ID: l.PartitionID, Epoch: l.Epoch, Start: start, host: h, lease: l, ctx: ctx, cancel: cancel,
 		marked: start, written: start, lastWrite: h.clock.Now()}
 	w := &worker{p: p, done: make(chan struct{})}
@@ -1108,4 +1123,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// startCycleSpan starts the span of balancing cycle n (a no-op span
+// without a TracerProvider).
+func (h *Host) startCycleSpan(ctx context.Context, n int64) (context.Context, trace.Span) {
+	if h.opts.TracerProvider == nil {
+		return ctx, noop.Span{}
+	}
+	return h.opts.TracerProvider.Tracer(blobstore.MeterName).Start(ctx, "tidemark.host.cycle",
+		trace.WithAttributes(attribute.String("tidemark.host", h.Name()), attribute.Int64("tidemark.cycle", n)))
 }

@@ -10,6 +10,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/internal/clocktest"
 )
 
 // readMetrics collects r and returns each data point's value by metric name
@@ -113,5 +118,53 @@ func TestHostMetrics(t *testing.T) {
 	// The memory source reports its lag: the host's largest, caught up.
 	if lag, ok := got["tidemark.host.lag{tidemark.host=a}"]; !ok || lag != 0 {
 		t.Errorf("lag of host a: %v (recorded: %v)", lag, ok)
+	}
+}
+
+// A balancing cycle is one span, and the store requests it makes (its
+// listing, its claims) are its children; a worker's requests are not.
+func TestCycleSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	g := newGroup(t, 4)
+	g.opts.TracerProvider = tp
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s, err := blobstore.Open(g.ctx, "mem://"+g.ns, &blobstore.Options{Owner: "a",
+		LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock, TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := g.join("a", s, clock)
+	before := len(rec.Ended())
+	m.h.balance(g.ctx)
+	waitHandovers(m.h)
+	var cycle sdktrace.ReadOnlySpan
+	children := map[string]int{}
+	for _, sp := range rec.Ended()[before:] {
+		if sp.Name() == "tidemark.host.cycle" {
+			if cycle != nil {
+				t.Fatal("two cycle spans for one cycle")
+			}
+			cycle = sp
+		}
+	}
+	if cycle == nil {
+		t.Fatal("no cycle span")
+	}
+	for _, sp := range rec.Ended()[before:] {
+		if sp.Parent().SpanID() == cycle.SpanContext().SpanID() {
+			children[sp.Name()]++
+		}
+	}
+	if children["tidemark.store list"] == 0 || children["tidemark.store put"] < 4 {
+		t.Errorf("the cycle's children: %v; want its listing and its 4 claims' writes", children)
+	}
+	// A checkpoint after the cycle is not part of it.
+	g.appendAndWait("0", 1)
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "tidemark.store put" && sp.Parent().SpanID() == cycle.SpanContext().SpanID() && sp.EndTime().After(cycle.EndTime()) {
+			t.Errorf("a write after the cycle ended is its child: %v", sp.Attributes())
+		}
 	}
 }

@@ -18,3 +18,13 @@ func TestStoreRequestMetrics(t *testing.T) {
 		return OpenBucket(ctx, e.client(nil), name, nil)
 	})
 }
+
+// TestStoreRequestSpans checks the Store's request spans against a
+// counting driver on MinIO.
+func TestStoreRequestSpans(t *testing.T) {
+	e := lookupEmulator(t, "minio", "TIDEMARK_MINIO")
+	name := newTestBucket(testContext(t, time.Minute), t, e)
+	metricstest.CheckStoreSpans(t, "s3", func(ctx context.Context) (driver.Bucket, error) {
+		return OpenBucket(ctx, e.client(nil), name, nil)
+	})
+}
