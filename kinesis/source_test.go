@@ -63,6 +63,16 @@ func bodies(evs []processor.Event) string {
 	return strings.Join(b, " ")
 }
 
+// openFresh opens shard as a partition without a checkpoint.
+func openFresh(ctx context.Context, tb testing.TB, src *kinesis.Source, shard string) processor.Receiver {
+	tb.Helper()
+	r, err := src.Open(ctx, shard, blobstore.Checkpoint{Offset: blobstore.StartOfStream})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
 func firstShard(ctx context.Context, tb testing.TB, src *kinesis.Source) string {
 	tb.Helper()
 	ids, err := src.Partitions(ctx)
@@ -86,10 +96,7 @@ func TestReadsFromCheckpointAndStartPositions(t *testing.T) {
 
 	// A fresh shard starts at the trim horizon; sequence numbers count up
 	// from 1 and the offset is the service's sequence number, exactly.
-	r, err := src.Open(ctx, shard, blobstore.Checkpoint{Offset: blobstore.StartOfStream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openFresh(ctx, t, src, shard)
 	evs := readAll(ctx, t, r, 3)
 	if got := bodies(evs); got != "a/1 a/2 a/3" {
 		t.Fatalf("from the start: %s", got)
@@ -117,10 +124,7 @@ func TestReadsFromCheckpointAndStartPositions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err = latest.Open(ctx, shard, blobstore.Checkpoint{Offset: blobstore.StartOfStream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = openFresh(ctx, t, latest, shard)
 	e.put(ctx, t, stream, "b", 2)
 	if got := bodies(readAll(ctx, t, r, 2)); got != "b/1 b/2" {
 		t.Fatalf("latest: %s", got)
@@ -135,10 +139,7 @@ func TestReadsFromCheckpointAndStartPositions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err = at.Open(ctx, shard, blobstore.Checkpoint{Offset: blobstore.StartOfStream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = openFresh(ctx, t, at, shard)
 	if got := bodies(readAll(ctx, t, r, 1)); got != "c/1" {
 		t.Fatalf("at %v: %s", mark, got)
 	}
@@ -322,10 +323,7 @@ func TestThrottlingAndExpiredIterators(t *testing.T) {
 		t.Fatal(err)
 	}
 	shard := firstShard(ctx, t, src)
-	r, err := src.Open(ctx, shard, blobstore.Checkpoint{Offset: blobstore.StartOfStream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openFresh(ctx, t, src, shard)
 	evs := readAll(ctx, t, r, 12)
 	var want []string
 	for i := 1; i <= 12; i++ {
@@ -365,10 +363,7 @@ func TestSmallBatchesShareOneRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := src.Open(ctx, firstShard(ctx, t, src), blobstore.Checkpoint{Offset: blobstore.StartOfStream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openFresh(ctx, t, src, firstShard(ctx, t, src))
 	var got []processor.Event
 	for len(got) < 30 {
 		evs, err := r.Receive(ctx, 4)

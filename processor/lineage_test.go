@@ -251,12 +251,10 @@ func TestSplitAndMergeFinishParentsFirst(t *testing.T) {
 	}
 }
 
-// A processor that does not checkpoint its partition's last event leaves it
-// unfinished: its child never starts, and the parent is read again (at
-// least once) by whoever takes it next.
-func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
-	g, opened := lineageGroup(t, func(id string) bool { return id == "0" })
-	g.settle(5)
+// endWithChild appends 3 events to partition 0, ends it, and adds partition
+// 4 continuing it.
+func endWithChild(t *testing.T, g *group) {
+	t.Helper()
 	for range 3 {
 		if _, err := g.src.Append("0", []byte("x")); err != nil {
 			t.Fatal(err)
@@ -268,6 +266,15 @@ func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
 	if err := g.src.AddPartition("4", "0"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A processor that does not checkpoint its partition's last event leaves it
+// unfinished: its child never starts, and the parent is read again (at
+// least once) by whoever takes it next.
+func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
+	g, opened := lineageGroup(t, func(id string) bool { return id == "0" })
+	g.settle(5)
+	endWithChild(t, g)
 	if _, err := g.src.Append("4", []byte("y")); err != nil {
 		t.Fatal(err)
 	}
@@ -292,17 +299,7 @@ func TestEndWithoutLastCheckpointKeepsChildrenWaiting(t *testing.T) {
 func TestAgedOutParentReleasesItsChildren(t *testing.T) {
 	g, opened := lineageGroup(t, func(id string) bool { return id == "0" })
 	g.settle(5)
-	for range 3 {
-		if _, err := g.src.Append("0", []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := g.src.End("0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.src.AddPartition("4", "0"); err != nil {
-		t.Fatal(err)
-	}
+	endWithChild(t, g)
 	for range 3 {
 		g.advance(testRenew)
 		g.round()
