@@ -22,6 +22,29 @@ import (
 //	                                 precondition_failed, not_found, error)
 //	tidemark.store.request.duration  histogram, s: their durations, by the
 //	                                 same attributes
+//	tidemark.store.conflicts         counter, {write}: record writes refused
+//	                                 because another write landed first (a
+//	                                 race for a lease, a stale owner's
+//	                                 write); a refused request that was the
+//	                                 echo of the Store's own earlier write
+//	                                 is not one
+//	tidemark.store.uncertain_writes  counter, {write}: record writes whose
+//	                                 request failed without saying whether
+//	                                 it was applied (a lost response, a
+//	                                 timeout, a 5xx), by how the Store
+//	                                 resolved them (tidemark.resolution):
+//	                                 landed (the read-back found the write),
+//	                                 rewritten (it had not landed and was
+//	                                 sent again successfully), refused
+//	                                 (another write had landed instead),
+//	                                 unknown (reported as ErrOutcomeUnknown
+//	                                 or, failing every retry, ErrUnavailable)
+//	tidemark.store.corrupt_records   counter, {record}: reads that met a
+//	                                 record the Store could not decode, by
+//	                                 tidemark.record (partition, host,
+//	                                 marker)
+//
+// The counters after the first two carry tidemark.provider too.
 //
 // The attributes take a handful of values each: no key or partition id is
 // recorded. Without a MeterProvider the Store records nothing and its
@@ -34,6 +57,92 @@ var (
 	metricOps     = []string{"get", "put", "delete", "list"}
 	metricResults = []string{"ok", "precondition_failed", "not_found", "error"}
 )
+
+// storeMetrics are the counters the Store records itself: what its
+// requests meant, beyond what each request returned. A nil *storeMetrics
+// records nothing.
+type storeMetrics struct {
+	conflicts, uncertain, corrupt metric.Int64Counter
+	provider                      metric.MeasurementOption
+	resolutions                   [4]metric.MeasurementOption // by resolution
+	records                       [3]metric.MeasurementOption // by recordKind
+}
+
+// How an uncertain write was resolved.
+const (
+	resolvedLanded = iota
+	resolvedRewritten
+	resolvedRefused
+	resolvedUnknown
+)
+
+// The kinds of record a corrupt one may be.
+const (
+	recordPartition = iota
+	recordHost
+	recordMarker
+)
+
+func newStoreMetrics(mp metric.MeterProvider, provider string) (*storeMetrics, error) {
+	m := mp.Meter(MeterName)
+	var err error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, e := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		err = errors.Join(err, e)
+		return c
+	}
+	sm := &storeMetrics{
+		conflicts: counter("tidemark.store.conflicts", "{write}", "Record writes refused because another write landed first."),
+		uncertain: counter("tidemark.store.uncertain_writes", "{write}",
+			"Record writes whose request failed without saying whether it was applied, by how the Store resolved them."),
+		corrupt: counter("tidemark.store.corrupt_records", "{record}", "Reads that met a record the Store could not decode."),
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := attribute.String("tidemark.provider", provider)
+	sm.provider = metric.WithAttributeSet(attribute.NewSet(p))
+	for i, r := range []string{"landed", "rewritten", "refused", "unknown"} {
+		sm.resolutions[i] = metric.WithAttributeSet(attribute.NewSet(p, attribute.String("tidemark.resolution", r)))
+	}
+	for i, r := range []string{"partition", "host", "marker"} {
+		sm.records[i] = metric.WithAttributeSet(attribute.NewSet(p, attribute.String("tidemark.record", r)))
+	}
+	return sm, nil
+}
+
+// committed counts a commit that ended in err: a refusal is a conflict;
+// an uncertain write is counted by how it was resolved.
+func (m *storeMetrics) committed(ctx context.Context, uncertain, landed bool, err error) {
+	var refused *errWriteRefused
+	isRefused := errors.As(err, &refused)
+	if isRefused {
+		m.conflicts.Add(ctx, 1, m.provider)
+	}
+	if !uncertain {
+		return
+	}
+	how := resolvedUnknown
+	switch {
+	case err == nil && landed:
+		how = resolvedLanded
+	case err == nil:
+		how = resolvedRewritten
+	case isRefused:
+		how = resolvedRefused
+	}
+	m.uncertain.Add(ctx, 1, m.resolutions[how])
+}
+
+// corruptIn counts err if it reports a corrupt record of the kind, and
+// returns it.
+func (m *storeMetrics) corruptIn(ctx context.Context, kind int, err error) error {
+	var c *CorruptRecordError
+	if m != nil && errors.As(err, &c) {
+		m.corrupt.Add(ctx, 1, m.records[kind])
+	}
+	return err
+}
 
 // meteredBucket records every request of the bucket it wraps.
 type meteredBucket struct {

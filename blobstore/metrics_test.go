@@ -62,3 +62,8 @@ func TestStoreRequestSpans(t *testing.T) {
 	ns := fmt.Sprintf("traces-%d", time.Now().UnixNano())
 	metricstest.CheckStoreSpans(t, "mem", func(context.Context) (driver.Bucket, error) { return membucket.Open(ns), nil })
 }
+
+func TestStoreOutcomeMetrics(t *testing.T) {
+	ns := fmt.Sprintf("outcomes-%d", time.Now().UnixNano())
+	metricstest.CheckStoreOutcomes(t, "mem", func(context.Context) (driver.Bucket, error) { return membucket.Open(ns), nil })
+}

@@ -362,7 +362,7 @@ func (s *Store) refreshOwner(ctx context.Context, owner, incarnation string) err
 	}
 	var rec presenceRecord
 	if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" {
-		return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: err}
+		return s.metrics.corruptIn(ctx, recordHost, &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: err})
 	}
 	s.notePresent(key, obj.Version, rec.FencedBy != "", rec.Host)
 	return nil
@@ -437,7 +437,7 @@ func (s *Store) fence(ctx context.Context, owner, incarnation, version string) e
 	}
 	var cur presenceRecord
 	if jerr := json.Unmarshal(obj.Data, &cur); jerr != nil || cur.Kind != "host" {
-		return &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: jerr}
+		return s.metrics.corruptIn(ctx, recordHost, &CorruptRecordError{Key: key, Reason: "not a host presence record", Err: jerr})
 	}
 	s.notePresent(key, obj.Version, cur.FencedBy != "", cur.Host)
 	if cur.FencedBy != "" && cur.Replaced == version {
@@ -520,7 +520,7 @@ func (s *Store) hostsOf(ctx context.Context, entries []driver.Entry, read bool) 
 			}
 			var rec presenceRecord
 			if err := json.Unmarshal(obj.Data, &rec); err != nil || rec.Kind != "host" || rec.Host == "" {
-				return nil, &CorruptRecordError{Key: e.Key, Reason: "not a host presence record", Err: err}
+				return nil, s.metrics.corruptIn(ctx, recordHost, &CorruptRecordError{Key: e.Key, Reason: "not a host presence record", Err: err})
 			}
 			h.Name, h.UpdatedAt = rec.Host, rec.Updated
 			version, fenced = obj.Version, rec.FencedBy != ""

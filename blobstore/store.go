@@ -104,6 +104,7 @@ type Store struct {
 	storeSeen atomic.Bool // the store marker has been seen or written
 	closed    atomic.Bool
 	presence  presence
+	metrics   *storeMetrics // nil without a MeterProvider
 }
 
 // partition is what this Store knows about one partition. Its lock
@@ -198,8 +199,12 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 	if o.TracerProvider != nil {
 		bkt = traced(bkt, o.TracerProvider, o.Provider)
 	}
+	var sm *storeMetrics
 	if o.MeterProvider != nil {
 		if bkt, err = meter(bkt, o.MeterProvider, o.Provider); err != nil {
+			return nil, fmt.Errorf("blobstore: metrics: %w", err)
+		}
+		if sm, err = newStoreMetrics(o.MeterProvider, o.Provider); err != nil {
 			return nil, fmt.Errorf("blobstore: metrics: %w", err)
 		}
 	}
@@ -213,6 +218,7 @@ func New(bkt driver.Bucket, opts *Options) (*Store, error) {
 		listConc: o.ListConcurrency,
 		log:      o.Logger,
 		parts:    map[string]*partition{},
+		metrics:  sm,
 	}, nil
 }
 
@@ -355,7 +361,7 @@ func (s *Store) fetchRaw(ctx context.Context, id string) (rec record, version st
 	}
 	rec, err = decodeRecord(key, id, obj.Data)
 	if err != nil {
-		return record{}, obj.Version, false, err
+		return record{}, obj.Version, false, s.metrics.corruptIn(ctx, recordPartition, err)
 	}
 	return rec, obj.Version, true, nil
 }
@@ -421,7 +427,13 @@ const maxAttempts = 4
 // again (bounded). Otherwise, another host has written since, and next may
 // have landed before it: the outcome is unknown (ErrOutcomeUnknown), never a
 // refusal.
-func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion string) (string, error) {
+func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion string) (_ string, err error) {
+	// uncertain: an attempt failed without saying whether it was applied;
+	// landed: the read-back found it had been. For the metrics only.
+	uncertain, landed := false, false
+	if s.metrics != nil {
+		defer func() { s.metrics.committed(ctx, uncertain, landed, err) }()
+	}
 	key := s.key(id)
 	data := encodeRecord(next)
 	unknown := func(format string, args ...any) error {
@@ -455,6 +467,7 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 		definite := errors.Is(err, driver.ErrPrecondition) || (ifVersion != driver.CreateOnly && errors.Is(err, driver.ErrNotFound))
 		refusedNow := definite && !sent
 		conflict := errors.Is(err, driver.ErrConflict) // not applied, by contract
+		uncertain = uncertain || (!refusedNow && !conflict)
 		// Read back with a fresh context if ours expired: the question
 		// "did it land?" must be answered before we report anything.
 		rctx, cancel := readBackContext(ctx)
@@ -484,6 +497,7 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 			// landed. (Token and counter alone are not enough: a non-owner's
 			// DeleteCheckpoint carries the owner's token and the same next
 			// counter. And bytes never repeat: the counter only grows.)
+			landed = true
 			return obj.Version, nil
 		}
 		if obj.Version == ifVersion && !errors.Is(err, driver.ErrPrecondition) {
@@ -492,7 +506,7 @@ func (s *Store) commit(ctx context.Context, id string, next *record, ifVersion s
 		}
 		cur, derr := decodeRecord(key, id, obj.Data)
 		if derr != nil {
-			return "", derr
+			return "", s.metrics.corruptIn(ctx, recordPartition, derr)
 		}
 		if refusedNow || cur.Counter <= next.Counter {
 			return "", &errWriteRefused{cur: cur, curVersion: obj.Version, exists: true}
@@ -557,7 +571,7 @@ func (s *Store) StoreExists(ctx context.Context) (bool, error) {
 		return false, wrapDriverErr("get", key, err)
 	}
 	if err := decodeMarker(key, obj.Data); err != nil {
-		return false, err
+		return false, s.metrics.corruptIn(ctx, recordMarker, err)
 	}
 	s.storeSeen.Store(true)
 	return true, nil

@@ -28,3 +28,13 @@ func TestStoreRequestSpans(t *testing.T) {
 		return OpenBucket(ctx, e.client(nil), name, nil)
 	})
 }
+
+// TestStoreOutcomeMetrics checks the Store's conflict, uncertain-write and
+// corrupt-record counters on MinIO.
+func TestStoreOutcomeMetrics(t *testing.T) {
+	e := lookupEmulator(t, "minio", "TIDEMARK_MINIO")
+	name := newTestBucket(testContext(t, time.Minute), t, e)
+	metricstest.CheckStoreOutcomes(t, "s3", func(ctx context.Context) (driver.Bucket, error) {
+		return OpenBucket(ctx, e.client(nil), name, nil)
+	})
+}

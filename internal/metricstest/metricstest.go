@@ -258,3 +258,208 @@ func CheckStoreSpans(t *testing.T, provider string, open func(ctx context.Contex
 	}
 	compare(t, "spans", got, counted())
 }
+
+// errLost is the injected failure of a write: no answer, so the Store
+// cannot tell whether it was applied.
+var errLost = errors.New("metricstest: injected: the response was lost")
+
+// fault is what faulty does to one Put of its key: apply it or not,
+// run before (another host's write) first, and fail the read-back after.
+type fault struct {
+	apply, failReadBack bool
+	before              func()
+}
+
+// faulty injects faults into the Puts of one key; a fault is only for
+// injecting what an emulator cannot be made to do on cue.
+type faulty struct {
+	driver.Bucket
+	key string
+	mu  sync.Mutex
+	arm []fault
+	bad bool // fail the next Get of key
+}
+
+func (f *faulty) inject(ft fault) {
+	f.mu.Lock()
+	f.arm = append(f.arm, ft)
+	f.mu.Unlock()
+}
+
+func (f *faulty) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	f.mu.Lock()
+	if key != f.key || len(f.arm) == 0 {
+		f.mu.Unlock()
+		return f.Bucket.Put(ctx, key, data, v)
+	}
+	ft := f.arm[0]
+	f.arm = f.arm[1:]
+	f.bad = ft.failReadBack
+	f.mu.Unlock()
+	if ft.before != nil {
+		ft.before()
+	}
+	if ft.apply {
+		if _, err := f.Bucket.Put(ctx, key, data, v); err != nil {
+			return "", err
+		}
+	}
+	return "", errLost
+}
+
+func (f *faulty) Get(ctx context.Context, key string) (driver.Object, error) {
+	f.mu.Lock()
+	bad := key == f.key && f.bad
+	f.bad = f.bad && !bad
+	f.mu.Unlock()
+	if bad {
+		return driver.Object{}, errLost
+	}
+	return f.Bucket.Get(ctx, key)
+}
+
+// Counts reads every data point of the int64 counter name from r: its
+// value per value of the attribute attr ("" for the counter without it).
+func Counts(ctx context.Context, tb testing.TB, r *sdkmetric.ManualReader, name, attr string) map[string]int64 {
+	tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(ctx, &rm); err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok || !sum.IsMonotonic {
+				tb.Fatalf("%s is %T, want a monotonic int64 sum", name, m.Data)
+			}
+			for _, dp := range sum.DataPoints {
+				v, _ := dp.Attributes.Value(attribute.Key(attr))
+				out[v.AsString()] += dp.Value
+			}
+		}
+	}
+	return out
+}
+
+// CheckStoreOutcomes checks the Store's counters of what its requests
+// meant: conflicts, uncertain writes by resolution, corrupt records by
+// kind. Faults are injected into one host's writes of one record (an
+// applied write whose response is lost; one not applied; one applied whose
+// read-back fails; one not applied while another host takes the lease);
+// the other requests, and the garbage records read, are real.
+func CheckStoreOutcomes(t *testing.T, provider string, open func(ctx context.Context) (driver.Bucket, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	prefix := fmt.Sprintf("outcomes-%d/", time.Now().UnixNano())
+	raw, err := open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = raw.Close() }()
+	var f *faulty
+	store := func(owner, prefix string, inject bool) *blobstore.Store {
+		bkt, err := open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inject {
+			f = &faulty{Bucket: bkt, key: prefix + "2.json"}
+			bkt = f
+		}
+		s, err := blobstore.New(bkt, &blobstore.Options{Prefix: prefix, Owner: owner, Provider: provider, MeterProvider: mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	a, b := store("a", prefix, true), store("b", prefix, false)
+	if err := a.CreateStoreIfNotExists(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"2", "3"} {
+		if _, err := a.CreateLeaseIfNotExists(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := a.Acquire(ctx, "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpoint := func(seq int64) error {
+		return a.UpdateCheckpoint(ctx, l, blobstore.Checkpoint{PartitionID: "2", Offset: fmt.Sprint(seq), SequenceNumber: seq})
+	}
+	f.inject(fault{apply: true}) // landed: the read-back finds it
+	if err := checkpoint(1); err != nil {
+		t.Fatalf("checkpoint whose response was lost: %v", err)
+	}
+	f.inject(fault{}) // rewritten: not applied, sent again
+	if err := checkpoint(2); err != nil {
+		t.Fatalf("checkpoint that was not applied: %v", err)
+	}
+	f.inject(fault{apply: true, failReadBack: true}) // unknown
+	if err := checkpoint(3); !errors.Is(err, blobstore.ErrOutcomeUnknown) {
+		t.Fatalf("checkpoint whose read-back failed: %v, want ErrOutcomeUnknown", err)
+	}
+	f.inject(fault{before: func() { // refused: b took the lease meanwhile
+		if _, err := b.Steal(ctx, "2"); err != nil {
+			t.Errorf("steal during the write: %v", err)
+		}
+	}})
+	if err := checkpoint(4); !errors.Is(err, blobstore.ErrLeaseLost) {
+		t.Fatalf("checkpoint raced by a steal: %v, want ErrLeaseLost", err)
+	}
+	// A plain conflict: a stale owner's write.
+	z, err := a.Acquire(ctx, "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Steal(ctx, "3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UpdateCheckpoint(ctx, z, blobstore.Checkpoint{PartitionID: "3", Offset: "1", SequenceNumber: 1}); !errors.Is(err, blobstore.ErrLeaseLost) {
+		t.Fatalf("zombie checkpoint: %v", err)
+	}
+	// Garbage where a partition, a host and a store marker should be.
+	for _, key := range []string{prefix + "4.json", prefix + ".hosts/ghost/1.json", prefix + "bad/tidemark-store"} {
+		if _, err := raw.Put(ctx, key, []byte("not json"), driver.CreateOnly); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.GetCheckpoint(ctx, "4"); !errors.Is(err, blobstore.ErrCorrupt) {
+		t.Fatalf("reading garbage: %v, want ErrCorrupt", err)
+	}
+	if _, corrupt, err := a.ListLeasesSkippingCorrupt(ctx); err != nil || len(corrupt) != 1 {
+		t.Fatalf("listing: %v corrupt, %v", corrupt, err)
+	}
+	if _, err := b.ListHosts(ctx); !errors.Is(err, blobstore.ErrCorrupt) {
+		t.Fatalf("listing hosts: %v, want ErrCorrupt", err)
+	}
+	if _, err := store("c", prefix+"bad/", false).StoreExists(ctx); !errors.Is(err, blobstore.ErrCorrupt) {
+		t.Fatalf("a garbage store marker: %v, want ErrCorrupt", err)
+	}
+	for _, c := range []struct {
+		name, attr string
+		want       map[string]int64
+	}{
+		{"tidemark.store.conflicts", "", map[string]int64{"": 2}},
+		{"tidemark.store.uncertain_writes", "tidemark.resolution", map[string]int64{"landed": 1, "rewritten": 1, "unknown": 1, "refused": 1}},
+		{"tidemark.store.corrupt_records", "tidemark.record", map[string]int64{"partition": 2, "host": 1, "marker": 1}},
+	} {
+		got := Counts(ctx, t, reader, c.name, c.attr)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s by %q: %v, want %v", c.name, c.attr, got, c.want)
+		}
+	}
+	if got := Counts(ctx, t, reader, "tidemark.store.conflicts", "tidemark.provider"); got[provider] != 2 {
+		t.Errorf("conflicts by provider: %v, want %s: 2", got, provider)
+	}
+}
