@@ -27,7 +27,8 @@ var (
 	// ErrLeaseLost: the caller's lease is no longer valid: it was stolen,
 	// released, deleted, fenced by an operator, or it lapsed because it was
 	// not renewed within the lease duration. The caller must stop working on
-	// the partition; nothing it writes will be accepted.
+	// the partition; nothing it writes will be accepted. The error is a
+	// *LeaseLostError, whose Cause says which.
 	ErrLeaseLost = errors.New("tidemark: lease lost")
 
 	// ErrInvalidPartitionID: the partition id is empty, too long, contains a
@@ -108,6 +109,49 @@ func (e *CorruptRecordError) Is(target error) bool { return target == ErrCorrupt
 
 // Unwrap returns the decoding error, if any.
 func (e *CorruptRecordError) Unwrap() error { return e.Err }
+
+// LeaseLostError is the error behind every ErrLeaseLost a Store returns: the
+// partition, the operation refused, and why. It matches ErrLeaseLost with
+// errors.Is; reach it with errors.As to tell the causes apart (a metric of
+// losses by cause, a log line an operator can act on).
+type LeaseLostError struct {
+	PartitionID string
+	Op          string // the operation refused, e.g. "update checkpoint", "renew"
+	Cause       LossCause
+	// Owner and Epoch name who holds the record now, when Cause is
+	// LossTaken.
+	Owner  string
+	Epoch  uint64
+	Reason string // what happened, in words
+}
+
+// LossCause says why a lease was lost.
+type LossCause string
+
+// The causes of a lost lease.
+const (
+	// LossTaken: the record names another owner now (a steal, or a claim
+	// after the lease lapsed).
+	LossTaken LossCause = "taken"
+	// LossFenced: another writer freed or deleted the record: an
+	// operator's forced edit, release or rm (a forced edit clears the
+	// owner and bumps the epoch), or a later owner that has already let it
+	// go.
+	LossFenced LossCause = "fenced"
+	// LossLapsed: the lease was not renewed within the lease duration.
+	LossLapsed LossCause = "lapsed"
+	// LossNotHeld: this Store does not hold the lease: it was released or
+	// lost before, superseded by a newer acquisition through this Store,
+	// or acquired through another Store.
+	LossNotHeld LossCause = "not_held"
+)
+
+func (e *LeaseLostError) Error() string {
+	return fmt.Sprintf("%v: %s %q: %s", ErrLeaseLost, e.Op, e.PartitionID, e.Reason)
+}
+
+// Is reports whether target is ErrLeaseLost.
+func (e *LeaseLostError) Is(target error) bool { return target == ErrLeaseLost }
 
 // wrapDriverErr wraps a provider error exactly once, naming the operation and
 // the key, and maps the driver's classification to this package's sentinels.

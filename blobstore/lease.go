@@ -582,8 +582,17 @@ func (s *Store) ownerWrite(ctx context.Context, lease Lease, op string, mutate f
 // lease is the caller's again (Confirm).
 func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease, op string, mutate func(*record), revive bool) (record, error) {
 	id := lease.PartitionID
-	lostErr := func(why string) error {
-		return fmt.Errorf("%w: %s %q: %s", ErrLeaseLost, op, id, why)
+	lostErr := func(cause LossCause, why string) error {
+		return &LeaseLostError{PartitionID: id, Op: op, Cause: cause, Reason: why}
+	}
+	// lostTo reports the record that replaced the lease: another owner's,
+	// or one freed by another writer.
+	lostTo := func(cur record) error {
+		if cur.Owner == "" {
+			return lostErr(LossFenced, fmt.Sprintf("freed by another writer (epoch %d): an operator's forced edit or release, or a later owner that has let it go", cur.Epoch))
+		}
+		return &LeaseLostError{PartitionID: id, Op: op, Cause: LossTaken, Owner: cur.Owner, Epoch: cur.Epoch,
+			Reason: fmt.Sprintf("now held by %q (epoch %d)", cur.Owner, cur.Epoch)}
 	}
 	if lease.Token == "" {
 		return record{}, fmt.Errorf("%w: %s %q: the lease value has no token (use one returned by Acquire or Steal)", ErrInvalidArgument, op, id)
@@ -592,12 +601,12 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 	// from a record is not a credential (rule 4).
 	switch {
 	case p.token == "":
-		return record{}, lostErr("this store does not hold the lease (it was released, lost, or acquired through another store)")
+		return record{}, lostErr(LossNotHeld, "this store does not hold the lease (it was released, lost, or acquired through another store)")
 	case p.token != lease.Token:
-		return record{}, lostErr("superseded by a newer acquisition through this store")
+		return record{}, lostErr(LossNotHeld, "superseded by a newer acquisition through this store")
 	case s.lapsed(p) && (!revive || !p.known):
 		p.drop()
-		return record{}, lostErr(fmt.Sprintf("not renewed within the lease duration (%v)", s.leaseDur))
+		return record{}, lostErr(LossLapsed, fmt.Sprintf("not renewed within the lease duration (%v)", s.leaseDur))
 	}
 	base, version := p.rec, p.version
 	if !p.known {
@@ -608,11 +617,11 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 		}
 		if !found {
 			p.drop()
-			return record{}, lostErr("the partition's record is gone")
+			return record{}, lostErr(LossFenced, "the partition's record is gone: deleted by another writer")
 		}
 		if rec.Token != lease.Token {
 			p.drop()
-			return record{}, lostErr(fmt.Sprintf("now held by %q (epoch %d)", rec.Owner, rec.Epoch))
+			return record{}, lostTo(rec)
 		}
 		base, version = rec, v
 	}
@@ -645,11 +654,11 @@ func (s *Store) ownerWriteLocked(ctx context.Context, p *partition, lease Lease,
 		}
 		if !refused.exists || refused.cur.Deleted {
 			p.drop()
-			return record{}, lostErr("the partition's record was deleted")
+			return record{}, lostErr(LossFenced, "the partition's record was deleted by another writer")
 		}
 		if refused.cur.Token != lease.Token {
 			p.drop()
-			return record{}, lostErr(fmt.Sprintf("now held by %q (epoch %d)", refused.cur.Owner, refused.cur.Epoch))
+			return record{}, lostTo(refused.cur)
 		}
 		if attempt+1 >= maxAttempts {
 			p.known = false

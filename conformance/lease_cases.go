@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,34 @@ var leaseCases = []testCase{
 		}
 		e.clock.Advance(renewInterval)
 		wantErr(t, "Renew by the robbed owner", a.Renew(e.ctx, la), blobstore.ErrLeaseLost)
+	}},
+	{"LeaseLostSaysWhy", func(t *testing.T, e *env) {
+		// Every ErrLeaseLost is a *LeaseLostError whose Cause tells a
+		// steal from an operator's fence, a lapse and a lease not held.
+		a, b, admin := e.created(), e.store(), e.store()
+		for _, id := range []string{"taken", "fenced", "deleted", "lapsed", "released"} {
+			e.partition(a, id)
+		}
+		cp := blobstore.Checkpoint{Offset: "1"}
+		l := e.acquire(a, "taken")
+		lb, err := b.Steal(e.ctx, "taken")
+		noErr(t, "Steal", err)
+		wantLoss(t, "checkpoint after a steal", a.UpdateCheckpoint(e.ctx, l, cp), blobstore.LossTaken, b.Owner(), lb.Epoch)
+		l = e.acquire(a, "fenced")
+		_, err = admin.SetCheckpoint(e.ctx, blobstore.Checkpoint{PartitionID: "fenced", Offset: "0"}, &blobstore.EditOptions{Force: true})
+		noErr(t, "forced SetCheckpoint", err)
+		wantLoss(t, "checkpoint after a forced edit", a.UpdateCheckpoint(e.ctx, l, cp), blobstore.LossFenced, "", 0)
+		l = e.acquire(a, "deleted")
+		_, err = admin.ForceRelease(e.ctx, "deleted") // as tidemark rm --force does
+		noErr(t, "ForceRelease", err)
+		noErr(t, "DeleteLease", admin.DeleteLease(e.ctx, "deleted"))
+		wantLoss(t, "checkpoint after the record was removed", a.UpdateCheckpoint(e.ctx, l, cp), blobstore.LossFenced, "", 0)
+		l = e.acquire(a, "lapsed")
+		e.clock.Advance(leaseDuration)
+		wantLoss(t, "checkpoint after the lease lapsed", a.UpdateCheckpoint(e.ctx, l, cp), blobstore.LossLapsed, "", 0)
+		l = e.acquire(a, "released")
+		noErr(t, "Release", a.Release(e.ctx, l))
+		wantLoss(t, "checkpoint after Release", a.UpdateCheckpoint(e.ctx, l, cp), blobstore.LossNotHeld, "", 0)
 	}},
 	{"RenewAndRelease", func(t *testing.T, e *env) {
 		a, b := e.created(), e.store()
@@ -367,5 +396,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// wantLoss checks that err is a *LeaseLostError with the cause, naming the
+// new owner and epoch for LossTaken.
+func wantLoss(t *testing.T, what string, err error, cause blobstore.LossCause, owner string, epoch uint64) {
+	t.Helper()
+	wantErr(t, what, err, blobstore.ErrLeaseLost)
+	var lost *blobstore.LeaseLostError
+	if !errors.As(err, &lost) {
+		t.Fatalf("%s: %v is not a *LeaseLostError", what, err)
+	}
+	if lost.Cause != cause || lost.Owner != owner || lost.Epoch != epoch {
+		t.Fatalf("%s: cause %q owner %q epoch %d, want %q %q %d (%v)", what, lost.Cause, lost.Owner, lost.Epoch, cause, owner, epoch, err)
 	}
 }

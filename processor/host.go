@@ -644,6 +644,26 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 	}
 }
 
+// listedLoss says why a lease the store no longer holds was lost, from the
+// listing's record of its partition: another owner holds it, it was freed
+// or removed by another writer, or it still names this host (it lapsed).
+func listedLoss(leases []blobstore.Lease, l blobstore.Lease) error {
+	lost := &blobstore.LeaseLostError{PartitionID: l.PartitionID, Op: "balance", Cause: blobstore.LossFenced,
+		Reason: "the store's listing shows it removed"}
+	i, found := slices.BinarySearchFunc(leases, l.PartitionID, func(x blobstore.Lease, id string) int { return strings.Compare(x.PartitionID, id) })
+	switch {
+	case !found:
+	case leases[i].Token == l.Token:
+		return errLapsed
+	case leases[i].Owner == "":
+		lost.Reason = fmt.Sprintf("the store's listing shows it freed by another writer (epoch %d)", leases[i].Epoch)
+	default:
+		lost.Cause, lost.Owner, lost.Epoch = blobstore.LossTaken, leases[i].Owner, leases[i].Epoch
+		lost.Reason = fmt.Sprintf("the store's listing shows it held by %q (epoch %d)", leases[i].Owner, leases[i].Epoch)
+	}
+	return lost
+}
+
 // plan reads the group's state, creates the records of partitions the
 // source has but the store lacks, and applies the balancing rule. The
 // partition count comes from the store, which every host sees alike; only
@@ -669,7 +689,7 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 	}
 	for _, w := range h.snapshot() {
 		if w.p.ctx.Err() == nil && !h.store.Holds(w.p.lease) {
-			w.p.cancel(fmt.Errorf("%w: taken over or lapsed, as the store's listing shows", errLeaseLost))
+			w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, listedLoss(snap.Leases, w.p.lease)))
 		}
 	}
 	if len(snap.Failed) > 0 {
@@ -860,7 +880,8 @@ func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
 	w := &worker{p: p, done: make(chan struct{})}
 	h.mu.Lock()
 	if old, ok := h.workers[l.PartitionID]; ok {
-		old.p.cancel(errLeaseLost) // superseded by our own re-acquisition
+		old.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, &blobstore.LeaseLostError{PartitionID: l.PartitionID, Op: "process",
+			Cause: blobstore.LossNotHeld, Reason: "superseded by this host's newer acquisition"}))
 	}
 	h.workers[l.PartitionID] = w
 	h.mu.Unlock()

@@ -21,11 +21,16 @@ import (
 //	tidemark.host.handovers         counter, {partition}: partitions handed
 //	                                over gracefully to balance the group
 //	tidemark.host.losses            counter, {partition}: leases lost, by
-//	                                tidemark.cause (taken: another host or an
-//	                                operator wrote the record; lapsed: not
-//	                                renewed within the lease duration;
-//	                                write_failed: the final checkpoint of a
-//	                                handover could not be written)
+//	                                tidemark.cause: taken (another host
+//	                                holds the record now), fenced (an
+//	                                operator's forced edit, release or rm
+//	                                freed or removed it), lapsed (not
+//	                                renewed within the lease duration),
+//	                                not_held (superseded by this host's own
+//	                                newer acquisition), corrupt (the record
+//	                                turned unreadable), write_failed (the
+//	                                final checkpoint of a handover could not
+//	                                be written)
 //	tidemark.host.checkpoints       counter, {checkpoint}: checkpoints written
 //	tidemark.host.checkpoint.duration histogram, s: their write times
 //	tidemark.host.events            counter, {event}: events given to Process
@@ -41,13 +46,32 @@ import (
 // duration.
 var errLapsed = errors.New("processor: not renewed within the lease duration")
 
+// lossCauses are the values of tidemark.cause.
+var lossCauses = []string{"taken", "fenced", "lapsed", "not_held", "corrupt", "write_failed"}
+
+// lossCause names the cause of a stop that lost the lease.
+func lossCause(cause error) string {
+	var lost *blobstore.LeaseLostError
+	switch {
+	case errors.Is(cause, errLapsed):
+		return "lapsed"
+	case errors.As(cause, &lost):
+		return string(lost.Cause)
+	case errors.Is(cause, blobstore.ErrCorrupt):
+		return "corrupt"
+	case errors.Is(cause, blobstore.ErrLeaseLost):
+		return "taken"
+	}
+	return "write_failed"
+}
+
 type hostMetrics struct {
-	claim, steal                     metric.MeasurementOption
-	taken, lapsed, writeFailed, host metric.MeasurementOption
-	acquisitions, handovers, losses  metric.Int64Counter
-	checkpoints, events              metric.Int64Counter
-	checkpointDur                    metric.Float64Histogram
-	reg                              metric.Registration
+	claim, steal, host              metric.MeasurementOption
+	causes                          map[string]metric.MeasurementOption
+	acquisitions, handovers, losses metric.Int64Counter
+	checkpoints, events             metric.Int64Counter
+	checkpointDur                   metric.Float64Histogram
+	reg                             metric.Registration
 }
 
 func newHostMetrics(h *Host, mp metric.MeterProvider, perPartition bool) (*hostMetrics, error) {
@@ -58,8 +82,10 @@ func newHostMetrics(h *Host, mp metric.MeterProvider, perPartition bool) (*hostM
 	}
 	hm := &hostMetrics{
 		claim: with(attribute.String("tidemark.kind", "claim")), steal: with(attribute.String("tidemark.kind", "steal")),
-		taken: with(attribute.String("tidemark.cause", "taken")), lapsed: with(attribute.String("tidemark.cause", "lapsed")),
-		writeFailed: with(attribute.String("tidemark.cause", "write_failed")), host: with(),
+		host: with(), causes: map[string]metric.MeasurementOption{},
+	}
+	for _, c := range lossCauses {
+		hm.causes[c] = with(attribute.String("tidemark.cause", c))
 	}
 	var err error
 	counter := func(n, unit, desc string) metric.Int64Counter {
@@ -69,7 +95,7 @@ func newHostMetrics(h *Host, mp metric.MeterProvider, perPartition bool) (*hostM
 	}
 	hm.acquisitions = counter("tidemark.host.acquisitions", "{partition}", "Leases the host took, by kind (claim, steal).")
 	hm.handovers = counter("tidemark.host.handovers", "{partition}", "Partitions the host handed over gracefully to balance the group.")
-	hm.losses = counter("tidemark.host.losses", "{partition}", "Leases the host lost, by cause (taken, lapsed, write_failed).")
+	hm.losses = counter("tidemark.host.losses", "{partition}", "Leases the host lost, by cause (taken, fenced, lapsed, not_held, corrupt, write_failed).")
 	hm.checkpoints = counter("tidemark.host.checkpoints", "{checkpoint}", "Checkpoints the host wrote.")
 	hm.events = counter("tidemark.host.events", "{event}", "Events the host gave to its processors.")
 	hm.checkpointDur, err = m.Float64Histogram("tidemark.host.checkpoint.duration", metric.WithUnit("s"),
@@ -133,14 +159,7 @@ func (m *hostMetrics) lost(cause error) {
 	if m == nil {
 		return
 	}
-	c := m.taken
-	switch {
-	case errors.Is(cause, errLapsed):
-		c = m.lapsed
-	case !errors.Is(cause, blobstore.ErrLeaseLost):
-		c = m.writeFailed
-	}
-	m.losses.Add(context.Background(), 1, c)
+	m.losses.Add(context.Background(), 1, m.causes[lossCause(cause)])
 }
 
 func (m *hostMetrics) checkpointed(took time.Duration) {

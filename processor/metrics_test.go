@@ -2,8 +2,11 @@ package processor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/blobstore/driver"
+	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/internal/clocktest"
 )
 
@@ -166,5 +171,79 @@ func TestCycleSpans(t *testing.T) {
 		if sp.Name() == "tidemark.store put" && sp.Parent().SpanID() == cycle.SpanContext().SpanID() && sp.EndTime().After(cycle.EndTime()) {
 			t.Errorf("a write after the cycle ended is its child: %v", sp.Attributes())
 		}
+	}
+}
+
+// outage fails every write while down is set: the store is unreachable.
+type outage struct {
+	driver.Bucket
+	down *atomic.Bool
+}
+
+func (b outage) Put(ctx context.Context, key string, data []byte, v string) (string, error) {
+	if b.down.Load() {
+		return "", errors.New("test: store unreachable")
+	}
+	return b.Bucket.Put(ctx, key, data, v)
+}
+
+// An operator's forced release and a lapse (the store unreachable for
+// longer than the lease duration) each count as a loss of their own
+// cause, once per partition.
+func TestLossCauses(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	g := newGroup(t, 2)
+	g.opts.MeterProvider = mp
+	down := &atomic.Bool{}
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s, err := blobstore.New(outage{Bucket: membucket.Open(g.ns), down: down},
+		&blobstore.Options{Owner: "a", LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := g.join("a", s, clock)
+	g.settle(3)
+	op, err := blobstore.Open(g.ctx, "mem://"+g.ns, &blobstore.Options{Owner: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	if _, err := op.ForceRelease(g.ctx, "0"); err != nil {
+		t.Fatal(err)
+	}
+	g.advance(testRenew)
+	g.round()
+	g.settle(3) // a takes it back
+	losses := func() map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range readMetrics(t, reader) {
+			if strings.HasPrefix(k, "tidemark.host.losses") && v != 0 {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if got, want := fmt.Sprint(losses()), fmt.Sprint(map[string]float64{"tidemark.host.losses{tidemark.cause=fenced,tidemark.host=a}": 1}); got != want {
+		t.Fatalf("after a forced release: %s, want %s", got, want)
+	}
+	down.Store(true)
+	for range 4 {
+		g.advance(testRenew)
+		g.round()
+	}
+	if n := len(a.h.Owned()); n != 0 {
+		t.Fatalf("a still processes %d partitions after its leases lapsed", n)
+	}
+	want := map[string]float64{
+		"tidemark.host.losses{tidemark.cause=fenced,tidemark.host=a}": 1,
+		"tidemark.host.losses{tidemark.cause=lapsed,tidemark.host=a}": 2,
+	}
+	if got := losses(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after a lapse: %v, want %v", got, want)
+	}
+	if st := a.h.Stats(); st.Lost != 3 {
+		t.Errorf("Stats().Lost = %d, want 3", st.Lost)
 	}
 }
