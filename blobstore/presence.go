@@ -152,7 +152,14 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 	if p.incarnation == "" {
 		p.incarnation = randomHex(8)
 	}
+	changed := false // another writer's bytes were found
+	var lastErr error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, time.Duration(attempt*attempt)*20*time.Millisecond); err != nil {
+				return fmt.Errorf("%w: heartbeat %q: %w (gave up waiting to retry: %w)", ErrUnavailable, s.hostKey(s.owner, p.incarnation), lastErr, err)
+			}
+		}
 		key := s.hostKey(s.owner, p.incarnation)
 		rec := presenceRecord{Schema: schemaVersion, Kind: "host", Host: s.owner, Incarnation: p.incarnation,
 			Counter: p.counter + 1, Updated: s.wallNow()}
@@ -166,6 +173,7 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 		if errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrPermission) {
 			return wrapDriverErr("heartbeat", key, err)
 		}
+		lastErr = err
 		// Unknown outcome or a record we did not expect: read it.
 		rctx, cancel := readBackContext(ctx)
 		obj, gerr := s.bkt.Get(rctx, key)
@@ -183,11 +191,18 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 			p.landed(obj.Version, rec.Counter, start) // our write landed; its response was lost
 			s.dropStale(ctx)
 			return nil
+		case obj.Version == p.version:
+			// Our last heartbeat, unchanged: this one did not land (an
+			// outage, a timeout). Send it again; the incarnation stands.
 		default:
 			// Another writer's bytes: a host that declared us dead. Our
 			// record did not stand: start over as a new incarnation.
+			changed = true
 			p.revoke()
 		}
+	}
+	if !changed {
+		return fmt.Errorf("%w: heartbeat %q: gave up after %d attempts: %w", ErrUnavailable, s.hostKey(s.owner, p.incarnation), maxAttempts, lastErr)
 	}
 	return fmt.Errorf("%w: heartbeat %q: the record kept changing (is another host using the name %q?)",
 		ErrUnavailable, s.hostKey(s.owner, p.incarnation), s.owner)

@@ -48,6 +48,39 @@ var heartbeatCases = []testCase{
 			noErr(t, "checkpoint under a lease renewed only by heartbeats", a.UpdateCheckpoint(e.ctx, l, blobstore.Checkpoint{Offset: "1"}))
 		}
 	}},
+	{"FailedHeartbeatKeepsItsIncarnation", func(t *testing.T, e *env) {
+		// A heartbeat that never reached the store (an outage, a timeout)
+		// finds its record unchanged: it is sent again, and the leases its
+		// presence renews stay renewed by it. Taking the unchanged record
+		// for another writer's would start a new incarnation and leave
+		// every lease to be renewed by a write of its own.
+		a := e.created()
+		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+		var leases []blobstore.Lease
+		for i := 0; i < 3; i++ {
+			e.partition(a, fmt.Sprint(i))
+			leases = append(leases, e.acquire(a, fmt.Sprint(i)))
+		}
+		a.bkt.reset()
+		a.bkt.setFault(once("put", failBeforeApply))
+		e.clock.Advance(renewInterval)
+		noErr(t, "Heartbeat whose first write failed", a.Heartbeat(e.ctx))
+		a.bkt.setFault(nil)
+		wantCounts(t, "a failed write, its read-back and the write again", a, 1, 2, 0, 0)
+		for step := 0; step < 6; step++ { // two lease durations
+			e.clock.Advance(renewInterval)
+			noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+			for _, l := range leases {
+				noErr(t, "Renew", a.Renew(e.ctx, l))
+			}
+		}
+		wantCounts(t, "then six heartbeats, and renewals that cost nothing", a, 1, 8, 0, 0)
+		for _, l := range leases {
+			if !a.Holds(l) {
+				t.Fatalf("%s lapsed", l.PartitionID)
+			}
+		}
+	}},
 	{"LeaseTakenBeforePresenceIsNotRenewed", func(t *testing.T, e *env) {
 		// A lease acquired before the host's first heartbeat belongs to no
 		// presence generation: only its own writes renew it.
