@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/internal/quietlog"
 )
 
 // ErrNotOwner is returned by SetCheckpoint for a partition whose ownership
@@ -36,7 +36,9 @@ type Options struct {
 	ServerTime bool
 	// Logger receives what the Processor's contract cannot return as an
 	// error: claims that failed for a reason other than losing a race.
-	// Default: discarded.
+	// An identical warning (same message, group, owner and partition) is
+	// logged at most once a minute, the next one with the number dropped
+	// in between ("repeated"). Default: discarded.
 	Logger *slog.Logger
 }
 
@@ -73,10 +75,11 @@ func NewCheckpointStore(store *blobstore.Store, opts *Options) (*CheckpointStore
 	if opts != nil {
 		o = *opts
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
+	if o.Logger != nil {
+		log = slog.New(quietlog.New(o.Logger.Handler(), time.Minute, nil))
 	}
-	return &CheckpointStore{root: store, serverTime: o.ServerTime, log: o.Logger, group: map[groupKey]*group{}}, nil
+	return &CheckpointStore{root: store, serverTime: o.ServerTime, log: log, group: map[groupKey]*group{}}, nil
 }
 
 // Open opens the Tidemark store at url (see blobstore.Open) and returns a

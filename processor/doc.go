@@ -72,4 +72,32 @@
 // checkpointed, and only then starts its children; lineage.go states the
 // rules. A Receiver that is a LagReporter makes Host.Lag report how far
 // behind each partition is.
+//
+// # Observability
+//
+// Options.MeterProvider and Options.TracerProvider (OpenTelemetry) record
+// the host's metrics (metrics.go) and a span per balancing cycle; give the
+// Store the same providers for its request metrics and spans.
+//
+// # Logs
+//
+// Options.Logger receives structured records whose keys are stable:
+//
+//	host        the host's name (every record)
+//	partition   the partition concerned
+//	partitions  several partitions, as a list
+//	epoch       the lease's epoch
+//	offset      where processing of a taken partition starts
+//	key         a record's object key (unreadable records)
+//	reason      why a record is unreadable
+//	err         the error, in words
+//	repeated    identical warnings dropped since the last one logged
+//
+// Information: partition taken, lost, released, finished; a record readable
+// again. Warnings: what failed and is retried (heartbeat, renew, claim,
+// checkpoint flush, balancing skipped, a record unreadable). An identical
+// warning (same message and partition) is logged at most once per
+// Options.WarnInterval (a minute), so a store outage does not warn for
+// every partition every cycle; an unreadable record is logged once per
+// change of its reason.
 package processor

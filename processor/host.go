@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tidemark/tidemark/blobstore"
+	"github.com/tidemark/tidemark/internal/quietlog"
 )
 
 // ErrAbandon is a cancellation cause: cancelling Run's context with it
@@ -41,9 +41,15 @@ type Options struct {
 	// Clock is the clock for the checkpoint interval. Give it the same clock
 	// as the store's. Default: the system clock.
 	Clock blobstore.Clock
-	// Logger receives the host's errors and ownership changes. Default:
-	// discarded.
+	// Logger receives the host's errors and ownership changes, with the
+	// keys listed in the package doc (# Logs). Default: discarded.
 	Logger *slog.Logger
+	// WarnInterval: an identical warning (same message and partition) is
+	// logged at most once per WarnInterval, the next one with the number
+	// dropped in between ("repeated"): a store outage warns once a minute
+	// per partition, not once a cycle. Default one minute; negative logs
+	// every one.
+	WarnInterval time.Duration
 	// MeterProvider receives the host's OpenTelemetry metrics (metrics.go:
 	// partitions owned, acquisitions, handovers, losses by cause,
 	// checkpoints and their duration, events, lag). Default: none, at no
@@ -146,11 +152,15 @@ func New(store *blobstore.Store, src Source, factory func(partitionID string) Pr
 	if o.Clock == nil {
 		o.Clock = sysClock{}
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
+	if o.Logger != nil {
+		if o.WarnInterval == 0 {
+			o.WarnInterval = time.Minute
+		}
+		log = slog.New(quietlog.New(o.Logger.Handler(), o.WarnInterval, o.Clock))
 	}
 	h := &Host{store: store, src: src, factory: factory, opts: o, clock: o.Clock,
-		log: o.Logger.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}
+		log: log.With("host", store.Owner()), workers: map[string]*worker{}, corrupt: map[string]string{}}
 	if o.MeterProvider != nil {
 		m, err := newHostMetrics(h, o.MeterProvider, o.MetricsPartitionIDs)
 		if err != nil {
@@ -290,7 +300,7 @@ func (h *Host) start(ctx context.Context) error {
 		}
 		h.noteCorrupt(snap.Corrupt)
 	}
-	if err := h.refreshPartitions(ctx, stored); err != nil && !h.startable(err) {
+	if err := h.refreshPartitions(ctx, stored); err != nil && !h.startable(ctx, err) {
 		lctx, cancel := h.opContext(context.WithoutCancel(ctx))
 		defer cancel()
 		_ = h.store.Leave(lctx) // not part of the group after all
@@ -304,13 +314,13 @@ func (h *Host) start(ctx context.Context) error {
 // every cycle, so only a store or source that cannot be used at all stops it
 // (the source cannot list its partitions, or no partition's record could be
 // reached).
-func (h *Host) startable(err error) bool {
+func (h *Host) startable(ctx context.Context, err error) bool {
 	var pe *partitionsError
 	if !errors.As(err, &pe) || pe.ok == 0 ||
 		errors.Is(err, blobstore.ErrStoreNotFound) || errors.Is(err, blobstore.ErrPermission) || errors.Is(err, blobstore.ErrClosed) {
 		return false
 	}
-	h.log.Warn("some partitions have no record yet; retrying every cycle", "err", err)
+	h.warn(ctx, "some partitions have no record yet; retrying every cycle", "err", err)
 	return true
 }
 
@@ -437,6 +447,14 @@ func (h *Host) noteCorrupt(now []*blobstore.CorruptRecordError) {
 	}
 }
 
+// warn logs a warning about a cycle's work unless the host is stopping:
+// an operation its stop cancelled is not a failure to report.
+func (h *Host) warn(ctx context.Context, msg string, args ...any) {
+	if ctx.Err() == nil {
+		h.log.Warn(msg, args...)
+	}
+}
+
 // cycle heartbeats, renews and flushes what the host owns, then rebalances:
 // one balancing interval's work, as Run does it on two tickers. Every store
 // call is bounded by opContext.
@@ -470,11 +488,11 @@ func (h *Host) renew(ctx context.Context) {
 				return
 			}
 			if err := h.store.Heartbeat(hctx); err != nil {
-				h.log.Warn("heartbeat failed", "err", err)
+				h.warn(ctx, "heartbeat failed", "err", err)
 			}
 		})
 		if !waitUntil(beat, bound) {
-			h.log.Warn("heartbeat still in flight; renewing without it")
+			h.warn(ctx, "heartbeat still in flight; renewing without it")
 		}
 	}
 	var wg sync.WaitGroup
@@ -494,7 +512,7 @@ func (h *Host) renew(ctx context.Context) {
 	waited := make(chan struct{})
 	go func() { wg.Wait(); close(waited) }()
 	if !waitUntil(waited, bound) {
-		h.log.Warn("renewals still in flight; going on without waiting for them")
+		h.warn(ctx, "renewals still in flight; going on without waiting for them")
 	}
 }
 
@@ -505,7 +523,7 @@ func (h *Host) balance(ctx context.Context) {
 	defer span.End()
 	pl, err := h.plan(ctx)
 	if err != nil {
-		h.log.Warn("balancing skipped", "err", err)
+		h.warn(ctx, "balancing skipped", "err", err)
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "balancing skipped")
 		return
@@ -607,7 +625,7 @@ func (h *Host) claim(ctx, actx context.Context, ids []string, limit int) {
 			mu.Unlock()
 			if err != nil {
 				if !errors.Is(err, blobstore.ErrLeaseHeld) {
-					h.log.Warn("claim failed", "partition", id, "err", err)
+					h.warn(ctx, "claim failed", "partition", id, "err", err)
 				}
 				return
 			}
@@ -623,7 +641,7 @@ func (h *Host) claim(ctx, actx context.Context, ids []string, limit int) {
 // its processor if the lease is lost or lapsed.
 func (h *Host) keep(ctx context.Context, w *worker) {
 	if err := w.p.flushIfDue(ctx); err != nil && !errors.Is(err, blobstore.ErrLeaseLost) {
-		h.log.Warn("checkpoint flush failed", "partition", w.p.ID, "err", err)
+		h.warn(ctx, "checkpoint flush failed", "partition", w.p.ID, "err", err)
 	}
 	rctx, cancel := h.opContext(ctx)
 	err := h.store.Renew(rctx, w.p.lease)
@@ -636,7 +654,7 @@ func (h *Host) keep(ctx context.Context, w *worker) {
 		// now, quietly (the cycle's listing reports the key once).
 		w.p.cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
 	case err != nil:
-		h.log.Warn("renew failed", "partition", w.p.ID, "err", err)
+		h.warn(ctx, "renew failed", "partition", w.p.ID, "err", err)
 	}
 	// Rule 5: not written within the lease duration, stop acting.
 	if !h.store.Holds(w.p.lease) {
@@ -698,7 +716,7 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		h.log.Warn("records unreadable this cycle; balancing the others", "partitions", ids, "err", snap.Failed[ids[0]])
+		h.warn(ctx, "records unreadable this cycle; balancing the others", "partitions", ids, "err", snap.Failed[ids[0]])
 	}
 	leases, hosts := snap.Leases, snap.Hosts
 	stored := make(map[string]bool, len(leases)+len(snap.Corrupt)+len(snap.Failed))
@@ -712,7 +730,7 @@ func (h *Host) plan(ctx context.Context) (plan, error) {
 		stored[id] = true // there is a record, unreadable for now
 	}
 	if err := h.refreshPartitions(ctx, stored); err != nil {
-		h.log.Warn("partition refresh failed", "err", err)
+		h.warn(ctx, "partition refresh failed", "err", err)
 	}
 	h.mu.Lock()
 	known, parents := h.partitions, h.parents
@@ -885,7 +903,7 @@ func (h *Host) startWorker(parent context.Context, l blobstore.Lease) {
 	}
 	h.workers[l.PartitionID] = w
 	h.mu.Unlock()
-	h.log.Info("partition taken", "partition", l.PartitionID, "epoch", l.Epoch, "from", start.Offset)
+	h.log.Info("partition taken", "partition", l.PartitionID, "epoch", l.Epoch, "offset", start.Offset)
 	go h.runWorker(w)
 }
 
@@ -910,7 +928,7 @@ func (h *Host) runWorker(w *worker) {
 	}
 	proc := h.factory(p.ID)
 	if err := proc.Open(p.ctx, p); err != nil {
-		h.log.Warn("processor open failed", "partition", p.ID, "err", err)
+		h.warn(p.ctx, "processor open failed", "partition", p.ID, "err", err)
 		p.cancel(fmt.Errorf("%w: %w", errOpen, err))
 	} else {
 		h.process(p, proc)
@@ -963,7 +981,7 @@ func (h *Host) runWorker(w *worker) {
 func (h *Host) process(p *Partition, proc Processor) {
 	recv, err := h.src.Open(p.ctx, p.ID, p.Start)
 	if err != nil {
-		h.log.Warn("source open failed", "partition", p.ID, "err", err)
+		h.warn(p.ctx, "source open failed", "partition", p.ID, "err", err)
 		p.cancel(fmt.Errorf("%w: %w", errOpen, err))
 		return
 	}

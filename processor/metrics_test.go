@@ -2,8 +2,10 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -245,5 +247,46 @@ func TestLossCauses(t *testing.T) {
 	}
 	if st := a.h.Stats(); st.Lost != 3 {
 		t.Errorf("Stats().Lost = %d, want 3", st.Lost)
+	}
+}
+
+// A store outage warns once a minute, not once a cycle: the heartbeat that
+// fails every cycle is logged the first time and then a minute later with
+// the number dropped in between; the keys are the documented ones.
+func TestRepeatedWarningsAreRateLimited(t *testing.T) {
+	var buf syncBuffer
+	g := newGroup(t, 2)
+	g.opts.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	down := &atomic.Bool{}
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s, err := blobstore.New(outage{Bucket: membucket.Open(g.ns), down: down},
+		&blobstore.Options{Owner: "a", LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.join("a", s, clock)
+	g.settle(3)
+	down.Store(true)
+	heartbeats := func() (lines []map[string]any) {
+		for _, l := range strings.Split(buf.String(), "\n") {
+			m := map[string]any{}
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "heartbeat failed" {
+				lines = append(lines, m)
+			}
+		}
+		return lines
+	}
+	for range 6 { // 10 s apart: the first and five more within a minute
+		g.advance(testRenew)
+		g.round()
+	}
+	got := heartbeats()
+	if len(got) != 1 || got[0]["host"] != "a" || got[0]["level"] != "WARN" || got[0]["err"] == nil || got[0]["repeated"] != nil {
+		t.Fatalf("six failed heartbeats within a minute logged %d times: %v", len(got), got)
+	}
+	g.advance(testRenew)
+	g.round()
+	if got = heartbeats(); len(got) != 2 || got[1]["repeated"] != float64(5) {
+		t.Fatalf("a minute after the first: %v, want a second line with repeated 5", got)
 	}
 }
