@@ -64,7 +64,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("tidemark --help does not list %s:\n%s", sub, root.stdout)
 		}
 		r := mustRun(ctx, t, sub, "--help")
-		for _, want := range []string{"Usage:\n  tidemark " + sub, "Examples:\n  tidemark " + sub, "--store URL", "--timeout"} {
+		for _, want := range []string{"Usage:\n  tidemark " + sub, "Examples:\n  tidemark " + sub, "--store URL", "--timeout", "--log-format", "--log-level"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("tidemark %s --help lacks %q:\n%s", sub, want, r.stdout)
 			}
@@ -83,6 +83,8 @@ func TestHelp(t *testing.T) {
 	}
 	if w := mustRun(ctx, t, "watch", "--help").stdout; !strings.Contains(w, "own monotonic clock") {
 		t.Errorf("watch --help does not explain UNCHANGED(OBSERVED)")
+	} else if !strings.Contains(w, "There is no LAG column") || !strings.Contains(w, "tidemark.host.lag") {
+		t.Errorf("watch --help does not say why it shows no lag, nor where to find it")
 	}
 }
 

@@ -47,6 +47,7 @@ The exit status is 1 if any invariant fails.`,
 				return usageError{err}
 			}
 			cfg.Out = cmd.OutOrStdout()
+			cfg.Logger = logger(cmd)
 			if f, ok := cfg.Out.(*os.File); ok {
 				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 					cfg.Live = true

@@ -137,6 +137,10 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			line += ": " + rest
 		}
 	}
+	if jsonLog(cmd) {
+		logFailure(cmd, stderr, line, code)
+		return code
+	}
 	fmt.Fprintln(stderr, "tidemark: "+line)
 	return code
 }
@@ -214,6 +218,8 @@ Shell completion: 'tidemark completion bash|zsh|fish|powershell --help'.`,
 	root.SuggestionsMinimumDistance = 2
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	addGlobalFlags(root)
+	addLogFlags(root)
+	root.PersistentPreRunE = setupLogger
 	for _, newCmd := range commands {
 		c := newCmd()
 		if check := c.Args; check != nil {

@@ -199,6 +199,7 @@ func TestURLParameterSecretsNeverPrinted(t *testing.T) {
 		{"init without partitions", []string{"init", "--store", empty}, false, true},
 		{"ls of an empty store", []string{"ls", "--store", empty}, false, true},
 		{"get a missing partition", []string{"get", "9", "--store", src}, true, true},
+		{"get a missing partition, logged as JSON", []string{"get", "9", "--store", src, "--log-format", "json"}, true, true},
 		{"a usage error", []string{"get", "--store", src}, true, false},
 	}
 	for _, tc := range tests {

@@ -99,6 +99,9 @@ func openStore(cmd *cobra.Command, opts *blobstore.Options) (*blobstore.Store, c
 			o.Owner = cliOwner()
 		}
 	}
+	if o.Logger == nil {
+		o.Logger = logger(cmd)
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	ctx = withTimeoutNote(ctx, timeout)
 	s, err := blobstore.Open(ctx, raw, &o)

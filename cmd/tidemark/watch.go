@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -31,6 +32,12 @@ Columns:
   STATE expired        held, but unchanged for at least --lease-duration:
                        the owner has stopped renewing, and any host may take
                        the partition (this is how Tidemark decides expiry)
+
+There is no LAG column, because a record cannot tell it: a record holds where
+the group is (its checkpoint), not where the stream ends, and only the stream
+knows that. The hosts report their lag: the tidemark.host.lag metric
+(processor.Options.MeterProvider; 'tidemark demo --metrics-addr' serves it)
+and processor.Host.Lag.
 
 A HOSTS section lists the hosts that announce themselves, with the number of
 partitions each owns. Set --lease-duration to the group's lease duration.
@@ -80,13 +87,16 @@ func newWatchCmd() *cobra.Command {
 			defer cancel()
 			// One Store for the whole watch: its observations across
 			// refreshes are what UNCHANGED(OBSERVED) and expiry are made of.
-			s, err := blobstore.Open(openCtx, raw, &blobstore.Options{Owner: cliOwner(), LeaseDuration: leaseDur})
+			s, err := blobstore.Open(openCtx, raw, &blobstore.Options{Owner: cliOwner(), LeaseDuration: leaseDur, Logger: logger(cmd)})
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			v := &watchView{w: cmd.OutOrStdout(), tty: isTerminal(cmd.OutOrStdout()), json: *output == outputJSON,
 				url: redactURL(raw), interval: interval, leaseDur: leaseDur, errw: cmd.ErrOrStderr(), rawURL: raw}
+			if jsonLog(cmd) {
+				v.log = logger(cmd)
+			}
 			ticker := time.NewTicker(interval)
 			defer ticker.Stop()
 			for n := 1; ; n++ {
@@ -159,6 +169,8 @@ type watchView struct {
 	// corruptErr names the corrupt records of the last successful refresh:
 	// what watch exits with.
 	corruptErr error
+	// log, with --log-format json, takes the failed refreshes' reports.
+	log *slog.Logger
 }
 
 // watchJSON is one refresh as -o json prints it (one line each).
@@ -181,6 +193,10 @@ type hostJSON struct {
 func (v *watchView) draw(snap snapshot, err error) error {
 	v.frames++
 	if err != nil {
+		if v.log != nil {
+			v.log.Warn("refresh failed; trying again at the next interval", "err", explain(err, v.rawURL))
+			return nil
+		}
 		fmt.Fprintf(v.errw, "tidemark: refresh failed at %s: %s\n", time.Now().Format(time.TimeOnly),
 			escapeControls(scrubSecrets(explain(err, v.rawURL), v.rawURL)))
 		return nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"sync"
@@ -41,6 +42,9 @@ type Config struct {
 	// host's and store's) in the Prometheus text format on
 	// http://MetricsAddr/metrics while the demo runs.
 	MetricsAddr string
+	// Logger receives the hosts' and stores' logs (processor's # Logs);
+	// default: discarded.
+	Logger *slog.Logger
 }
 
 // Validate reports whether Run would accept c (with its defaults applied),
@@ -154,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var src stream = newMemStream(cfg.Partitions)
 	if cfg.Source == "kinesis" {
-		ks, err := newKinesisStream(ctx, cfg.KinesisEndpoint, cfg.Partitions)
+		ks, err := newKinesisStream(ctx, cfg.KinesisEndpoint, cfg.Partitions, cfg.Logger)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -195,7 +199,7 @@ type hostRun struct {
 }
 
 func (r *run) openStore(ctx context.Context, owner string) (*blobstore.Store, error) {
-	o := &blobstore.Options{Owner: owner, LeaseDuration: r.cfg.LeaseDuration, RenewInterval: r.cfg.RenewInterval}
+	o := &blobstore.Options{Owner: owner, LeaseDuration: r.cfg.LeaseDuration, RenewInterval: r.cfg.RenewInterval, Logger: r.cfg.Logger}
 	if r.metrics != nil && owner != "observer" {
 		o.MeterProvider = r.metrics.provider
 	}
@@ -348,7 +352,7 @@ func (r *run) startHost(ctx context.Context, letter string) error {
 	h, err := processor.New(s, r.src, func(string) processor.Processor {
 		return &proc{host: "host-" + letter, log: r.log}
 	}, &processor.Options{Checkpoint: processor.CheckpointPolicy{EveryEvents: 20, EveryInterval: 500 * time.Millisecond},
-		MeterProvider: r.meterProvider()})
+		MeterProvider: r.meterProvider(), Logger: r.cfg.Logger})
 	if err != nil {
 		s.Close()
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -98,7 +99,7 @@ func kinesisClient(ctx context.Context, endpoint string) (*awskinesis.Client, er
 		Credentials: credentials.NewStaticCredentialsProvider(key, secret, os.Getenv("AWS_SESSION_TOKEN"))}), nil
 }
 
-func newKinesisStream(ctx context.Context, endpoint string, shards int) (*kinesisStream, error) {
+func newKinesisStream(ctx context.Context, endpoint string, shards int, log *slog.Logger) (*kinesisStream, error) {
 	c, err := kinesisClient(ctx, endpoint)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func newKinesisStream(ctx context.Context, endpoint string, shards int) (*kinesi
 		s.close()
 		return nil, err
 	}
-	src, err := kinesis.NewSource(c, name, &kinesis.Options{IdleInterval: 200 * time.Millisecond})
+	src, err := kinesis.NewSource(c, name, &kinesis.Options{IdleInterval: 200 * time.Millisecond, Logger: log})
 	if err != nil {
 		s.close()
 		return nil, err
