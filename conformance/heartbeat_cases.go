@@ -19,12 +19,7 @@ import (
 var heartbeatCases = []testCase{
 	{"RenewsEveryLease", func(t *testing.T, e *env) {
 		a, b := e.created(), e.store()
-		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		var leases []blobstore.Lease
-		for i := 0; i < 3; i++ {
-			e.partition(a, fmt.Sprint(i))
-			leases = append(leases, e.acquire(a, fmt.Sprint(i)))
-		}
+		leases := heartbeatingLeases(t, e, a, 3)
 		a.bkt.reset()
 		for step := 0; step < 9; step++ { // three lease durations
 			e.clock.Advance(renewInterval)
@@ -55,12 +50,7 @@ var heartbeatCases = []testCase{
 		// for another writer's would start a new incarnation and leave
 		// every lease to be renewed by a write of its own.
 		a := e.created()
-		noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
-		var leases []blobstore.Lease
-		for i := 0; i < 3; i++ {
-			e.partition(a, fmt.Sprint(i))
-			leases = append(leases, e.acquire(a, fmt.Sprint(i)))
-		}
+		leases := heartbeatingLeases(t, e, a, 3)
 		a.bkt.reset()
 		a.bkt.setFault(once("put", failBeforeApply))
 		e.clock.Advance(renewInterval)
@@ -458,4 +448,17 @@ func scan(t *testing.T, e *env, o opened) {
 	t.Helper()
 	_, err := o.Scan(e.ctx, nil)
 	noErr(t, "Scan", err)
+}
+
+// heartbeatingLeases has a heartbeat, then create and acquire n partitions
+// ("0", "1", ...): leases its heartbeats renew.
+func heartbeatingLeases(t *testing.T, e *env, a opened, n int) []blobstore.Lease {
+	t.Helper()
+	noErr(t, "Heartbeat", a.Heartbeat(e.ctx))
+	var leases []blobstore.Lease
+	for i := 0; i < n; i++ {
+		e.partition(a, fmt.Sprint(i))
+		leases = append(leases, e.acquire(a, fmt.Sprint(i)))
+	}
+	return leases
 }

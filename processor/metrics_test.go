@@ -70,9 +70,7 @@ func readMetrics(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
 // hosts they happen to; owned partitions, checkpoints and events match
 // what the hosts did.
 func TestHostMetrics(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
+	reader, mp := newMeterProvider(t)
 	g := newGroup(t, 4)
 	g.opts.MeterProvider = mp
 	a := g.add("a", 0)
@@ -176,6 +174,30 @@ func TestCycleSpans(t *testing.T) {
 	}
 }
 
+// newMeterProvider returns an SDK MeterProvider read by the returned
+// ManualReader, shut down when the test ends.
+func newMeterProvider(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return reader, mp
+}
+
+// joinWithOutage starts a host whose store's writes fail while the
+// returned flag is set.
+func (g *group) joinWithOutage(name string) (*member, *atomic.Bool) {
+	g.t.Helper()
+	down := &atomic.Bool{}
+	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(g.elapsed))
+	s, err := blobstore.New(outage{Bucket: membucket.Open(g.ns), down: down},
+		&blobstore.Options{Owner: name, LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return g.join(name, s, clock), down
+}
+
 // outage fails every write while down is set: the store is unreachable.
 type outage struct {
 	driver.Bucket
@@ -193,19 +215,10 @@ func (b outage) Put(ctx context.Context, key string, data []byte, v string) (str
 // longer than the lease duration) each count as a loss of their own
 // cause, once per partition.
 func TestLossCauses(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
+	reader, mp := newMeterProvider(t)
 	g := newGroup(t, 2)
 	g.opts.MeterProvider = mp
-	down := &atomic.Bool{}
-	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s, err := blobstore.New(outage{Bucket: membucket.Open(g.ns), down: down},
-		&blobstore.Options{Owner: "a", LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := g.join("a", s, clock)
+	a, down := g.joinWithOutage("a")
 	g.settle(3)
 	op, err := blobstore.Open(g.ctx, "mem://"+g.ns, &blobstore.Options{Owner: "operator"})
 	if err != nil {
@@ -257,14 +270,7 @@ func TestRepeatedWarningsAreRateLimited(t *testing.T) {
 	var buf syncBuffer
 	g := newGroup(t, 2)
 	g.opts.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
-	down := &atomic.Bool{}
-	clock := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s, err := blobstore.New(outage{Bucket: membucket.Open(g.ns), down: down},
-		&blobstore.Options{Owner: "a", LeaseDuration: testLease, RenewInterval: testRenew, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.join("a", s, clock)
+	_, down := g.joinWithOutage("a")
 	g.settle(3)
 	down.Store(true)
 	heartbeats := func() (lines []map[string]any) {

@@ -173,15 +173,21 @@ func workload(ctx context.Context, t *testing.T, a, b *blobstore.Store) {
 	if err := a.Release(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	// A zombie's checkpoint: its compare-and-swap is refused.
-	z, err := a.Acquire(ctx, "1")
+	zombieCheckpoint(ctx, t, a, b, "1")
+}
+
+// zombieCheckpoint has a acquire id, b steal it, and a checkpoint it as a
+// zombie: a conditional write the store refuses.
+func zombieCheckpoint(ctx context.Context, t *testing.T, a, b *blobstore.Store, id string) {
+	t.Helper()
+	z, err := a.Acquire(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Steal(ctx, "1"); err != nil {
+	if _, err := b.Steal(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.UpdateCheckpoint(ctx, z, blobstore.Checkpoint{PartitionID: "1", Offset: "1", SequenceNumber: 1}); !errors.Is(err, blobstore.ErrLeaseLost) {
+	if err := a.UpdateCheckpoint(ctx, z, blobstore.Checkpoint{PartitionID: id, Offset: "1", SequenceNumber: 1}); !errors.Is(err, blobstore.ErrLeaseLost) {
 		t.Fatalf("zombie checkpoint: %v", err)
 	}
 }
@@ -417,17 +423,7 @@ func CheckStoreOutcomes(t *testing.T, provider string, open func(ctx context.Con
 	if err := checkpoint(4); !errors.Is(err, blobstore.ErrLeaseLost) {
 		t.Fatalf("checkpoint raced by a steal: %v, want ErrLeaseLost", err)
 	}
-	// A plain conflict: a stale owner's write.
-	z, err := a.Acquire(ctx, "3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Steal(ctx, "3"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.UpdateCheckpoint(ctx, z, blobstore.Checkpoint{PartitionID: "3", Offset: "1", SequenceNumber: 1}); !errors.Is(err, blobstore.ErrLeaseLost) {
-		t.Fatalf("zombie checkpoint: %v", err)
-	}
+	zombieCheckpoint(ctx, t, a, b, "3") // a plain conflict: a stale owner's write
 	// Garbage where a partition, a host and a store marker should be.
 	for _, key := range []string{prefix + "4.json", prefix + ".hosts/ghost/1.json", prefix + "bad/tidemark-store"} {
 		if _, err := raw.Put(ctx, key, []byte("not json"), driver.CreateOnly); err != nil {
