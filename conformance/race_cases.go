@@ -102,7 +102,14 @@ var raceCases = []testCase{
 		thiefErr := make(chan error, 1)
 		thief := func() {
 			defer close(stolen)
+			// An owner that writes again before a steal's read and write
+			// both land wins that steal (ErrLeaseHeld, "kept writing"): on
+			// a loaded machine that can happen a few times in a row. Try
+			// again; the owner's pauses leave room.
 			lb, err := b.Steal(e.ctx, "0")
+			for try := 1; try < 10 && errors.Is(err, blobstore.ErrLeaseHeld); try++ {
+				lb, err = b.Steal(e.ctx, "0")
+			}
 			if err == nil {
 				err = b.UpdateCheckpoint(e.ctx, lb, blobstore.Checkpoint{Offset: "thief", SequenceNumber: 1 << 40})
 			}
@@ -122,7 +129,9 @@ var raceCases = []testCase{
 				}
 			default:
 			}
+			began := time.Now()
 			err := a.UpdateCheckpoint(e.ctx, la, blobstore.Checkpoint{Offset: fmt.Sprint(i), SequenceNumber: i})
+			took := time.Since(began)
 			if err == nil {
 				if stealDone {
 					t.Fatalf("zombie checkpoint %d accepted after the steal", i)
@@ -134,8 +143,9 @@ var raceCases = []testCase{
 				// An owner between two checkpoints. A steal needs a read and a
 				// write (two round trips) between two of the owner's writes: an
 				// owner writing faster than that cannot be stolen from (Steal
-				// reports ErrLeaseHeld), on any store.
-				time.Sleep(5 * time.Millisecond)
+				// reports ErrLeaseHeld), on any store. So the owner pauses for
+				// two of its own round trips, however slow the store is now.
+				time.Sleep(5*time.Millisecond + 2*took)
 				continue
 			}
 			if !launched || !errors.Is(err, blobstore.ErrLeaseLost) {
