@@ -75,30 +75,38 @@ func (c *counting) List(ctx context.Context, prefix, token string) ([]driver.Ent
 // result, for provider.
 func Requests(ctx context.Context, tb testing.TB, r *sdkmetric.ManualReader, provider string) map[[2]string]int64 {
 	tb.Helper()
+	out := map[[2]string]int64{}
+	eachPoint(ctx, tb, r, "tidemark.store.requests", func(get func(string) string, v int64) {
+		if p := get("tidemark.provider"); p != provider {
+			tb.Errorf("tidemark.provider %q, want %q", p, provider)
+		}
+		out[[2]string{get("tidemark.operation"), get("tidemark.result")}] += v
+	})
+	return out
+}
+
+// eachPoint collects r and calls f with each data point of the monotonic
+// int64 counter name: a getter of its attributes' values, and its value.
+func eachPoint(ctx context.Context, tb testing.TB, r *sdkmetric.ManualReader, name string, f func(get func(string) string, v int64)) {
+	tb.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(ctx, &rm); err != nil {
 		tb.Fatal(err)
 	}
-	out := map[[2]string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != "tidemark.store.requests" {
+			if m.Name != name {
 				continue
 			}
 			sum, ok := m.Data.(metricdata.Sum[int64])
 			if !ok || !sum.IsMonotonic {
-				tb.Fatalf("tidemark.store.requests is %T, want a monotonic int64 sum", m.Data)
+				tb.Fatalf("%s is %T, want a monotonic int64 sum", name, m.Data)
 			}
 			for _, dp := range sum.DataPoints {
-				get := func(k string) string { v, _ := dp.Attributes.Value(attribute.Key(k)); return v.AsString() }
-				if p := get("tidemark.provider"); p != provider {
-					tb.Errorf("tidemark.provider %q, want %q", p, provider)
-				}
-				out[[2]string{get("tidemark.operation"), get("tidemark.result")}] += dp.Value
+				f(func(k string) string { v, _ := dp.Attributes.Value(attribute.Key(k)); return v.AsString() }, dp.Value)
 			}
 		}
 	}
-	return out
 }
 
 // stores opens two hosts' stores over buckets from open, each through its
@@ -328,26 +336,8 @@ func (f *faulty) Get(ctx context.Context, key string) (driver.Object, error) {
 // value per value of the attribute attr ("" for the counter without it).
 func Counts(ctx context.Context, tb testing.TB, r *sdkmetric.ManualReader, name, attr string) map[string]int64 {
 	tb.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(ctx, &rm); err != nil {
-		tb.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok || !sum.IsMonotonic {
-				tb.Fatalf("%s is %T, want a monotonic int64 sum", name, m.Data)
-			}
-			for _, dp := range sum.DataPoints {
-				v, _ := dp.Attributes.Value(attribute.Key(attr))
-				out[v.AsString()] += dp.Value
-			}
-		}
-	}
+	eachPoint(ctx, tb, r, name, func(get func(string) string, v int64) { out[get(attr)] += v })
 	return out
 }
 
