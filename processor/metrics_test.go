@@ -22,6 +22,7 @@ import (
 	"github.com/tidemark/tidemark/blobstore/driver"
 	"github.com/tidemark/tidemark/blobstore/membucket"
 	"github.com/tidemark/tidemark/internal/clocktest"
+	"github.com/tidemark/tidemark/internal/metricstest"
 )
 
 // readMetrics collects r and returns each data point's value by metric name
@@ -70,7 +71,7 @@ func readMetrics(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
 // hosts they happen to; owned partitions, checkpoints and events match
 // what the hosts did.
 func TestHostMetrics(t *testing.T) {
-	reader, mp := newMeterProvider(t)
+	reader, mp := metricstest.MeterProvider(t)
 	g := newGroup(t, 4)
 	g.opts.MeterProvider = mp
 	a := g.add("a", 0)
@@ -174,16 +175,6 @@ func TestCycleSpans(t *testing.T) {
 	}
 }
 
-// newMeterProvider returns an SDK MeterProvider read by the returned
-// ManualReader, shut down when the test ends.
-func newMeterProvider(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
-	t.Helper()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	return reader, mp
-}
-
 // joinWithOutage starts a host whose store's writes fail while the
 // returned flag is set.
 func (g *group) joinWithOutage(name string) (*member, *atomic.Bool) {
@@ -215,7 +206,7 @@ func (b outage) Put(ctx context.Context, key string, data []byte, v string) (str
 // longer than the lease duration) each count as a loss of their own
 // cause, once per partition.
 func TestLossCauses(t *testing.T) {
-	reader, mp := newMeterProvider(t)
+	reader, mp := metricstest.MeterProvider(t)
 	g := newGroup(t, 2)
 	g.opts.MeterProvider = mp
 	a, down := g.joinWithOutage("a")

@@ -71,6 +71,16 @@ func (c *counting) List(ctx context.Context, prefix, token string) ([]driver.Ent
 	return es, next, err
 }
 
+// MeterProvider returns an SDK MeterProvider read by the returned
+// ManualReader, shut down when the test ends.
+func MeterProvider(tb testing.TB) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
+	tb.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return reader, mp
+}
+
 // Requests reads tidemark.store.requests from r: count per operation and
 // result, for provider.
 func Requests(ctx context.Context, tb testing.TB, r *sdkmetric.ManualReader, provider string) map[[2]string]int64 {
@@ -229,9 +239,7 @@ func CheckStoreRequests(t *testing.T, provider string, open func(ctx context.Con
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
+	reader, mp := MeterProvider(t)
 	a, b, counted := stores(ctx, t, provider, blobstore.Options{MeterProvider: mp}, open)
 	workload(ctx, t, a, b)
 	want := counted()
@@ -351,9 +359,7 @@ func CheckStoreOutcomes(t *testing.T, provider string, open func(ctx context.Con
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
+	reader, mp := MeterProvider(t)
 	prefix := fmt.Sprintf("outcomes-%d/", time.Now().UnixNano())
 	raw, err := open(ctx)
 	if err != nil {
